@@ -1,0 +1,1 @@
+"""Datasets, label tables, conversion and augmentation."""

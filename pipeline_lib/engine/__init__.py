@@ -1,0 +1,1 @@
+"""The shared training engine: optimiser, schedule, checkpoints, logging."""
