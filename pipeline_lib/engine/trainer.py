@@ -1,0 +1,238 @@
+"""The training loop shared by every method: poly LR, accumulation, bf16 autocast, checkpoints, resume, logs.
+
+A method supplies a ``step(iteration)`` that runs its forward passes, calls ``trainer.backward`` on
+each loss and returns the numbers to log; the trainer owns everything around it. Style follows
+TLlib's full-state resume: modules, optimisers, RNG and iteration live in one checkpoint, so a job
+killed at any point continues from its last checkpoint instead of iteration 0.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import csv
+import logging
+import math
+import signal
+import sys
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any, Protocol
+
+import torch
+
+from pipeline_lib.engine.checkpoint import load_checkpoint, restore_rng_state, rng_state, save_checkpoint
+from pipeline_lib.engine.schedule import apply_poly_lr
+
+log = logging.getLogger(__name__)
+
+CHECKPOINT_NAME = "checkpoint.pt"
+LOG_NAME = "train_log.csv"
+
+
+class Stateful(Protocol):
+    def state_dict(self) -> dict[str, Any]: ...
+
+    def load_state_dict(self, state: dict[str, Any]) -> Any: ...
+
+
+@dataclass(frozen=True)
+class TrainerConfig:
+    iterations: int
+    poly_power: float = 0.9
+    accumulation_steps: int = 1
+    checkpoint_every: int = 100
+    log_every: int = 10
+    amp: bool = True  # bf16 autocast, used on CUDA only (CPU bf16 is slower than fp32 for these convs)
+    seed: int = 0
+
+
+class Trainer:
+    """Runs ``step`` for ``config.iterations`` iterations with periodic atomic checkpoints in ``state_dir``.
+
+    ``base_lrs`` names, per optimiser in ``optimizers``, the LR that the poly schedule decays; every
+    group's LR is that value times its ``lr_mult``. ``fingerprint`` identifies the job's settings: a
+    checkpoint written under other settings is not resumed (the job starts over, and says so).
+    """
+
+    def __init__(
+        self,
+        *,
+        modules: dict[str, Stateful],
+        optimizers: dict[str, torch.optim.Optimizer],
+        base_lrs: dict[str, float],
+        config: TrainerConfig,
+        state_dir: str | Path,
+        device: torch.device,
+        fingerprint: str,
+    ) -> None:
+        if set(base_lrs) != set(optimizers):
+            raise ValueError(f"base_lrs keys {sorted(base_lrs)} must match optimizers {sorted(optimizers)}")
+        self.modules = modules
+        self.optimizers = optimizers
+        self.base_lrs = base_lrs
+        self.config = config
+        self.state_dir = Path(state_dir)
+        self.device = device
+        self.fingerprint = fingerprint
+        self.start_iteration = 0
+        self._stop_requested = False
+        self.state_dir.mkdir(parents=True, exist_ok=True)
+        torch.manual_seed(config.seed)
+        self._resume()
+
+    @property
+    def checkpoint_path(self) -> Path:
+        return self.state_dir / CHECKPOINT_NAME
+
+    @property
+    def log_path(self) -> Path:
+        return self.state_dir / LOG_NAME
+
+    def _resume(self) -> None:
+        if not self.checkpoint_path.exists():
+            return
+        state = load_checkpoint(self.checkpoint_path)
+        if state.get("fingerprint") != self.fingerprint:
+            log.warning("ignoring %s: it was written under other settings; training starts over", self.checkpoint_path)
+            return
+        for name, module in self.modules.items():
+            module.load_state_dict(state["modules"][name])
+        for name, optimizer in self.optimizers.items():
+            optimizer.load_state_dict(state["optimizers"][name])
+        restore_rng_state(state["rng"])
+        self.start_iteration = int(state["iteration"])
+        log.info("resuming from %s at iteration %d", self.checkpoint_path, self.start_iteration)
+
+    def save(self, iteration: int) -> None:
+        save_checkpoint(
+            self.checkpoint_path,
+            {
+                "fingerprint": self.fingerprint,
+                "iteration": iteration,
+                "modules": {name: module.state_dict() for name, module in self.modules.items()},
+                "optimizers": {name: opt.state_dict() for name, opt in self.optimizers.items()},
+                "rng": rng_state(),
+                "config": asdict(self.config),
+            },
+        )
+
+    def autocast(self) -> contextlib.AbstractContextManager:
+        """bf16 autocast on CUDA when enabled; a no-op elsewhere."""
+        if self.config.amp and self.device.type == "cuda":
+            return torch.autocast("cuda", dtype=torch.bfloat16)
+        return contextlib.nullcontext()
+
+    def backward(self, loss: torch.Tensor) -> None:
+        """Backward of one micro-batch's loss, scaled so accumulated gradients average over micro-batches."""
+        (loss / self.config.accumulation_steps).backward()
+
+    @contextlib.contextmanager
+    def _stop_on_sigterm(self) -> Iterator[None]:
+        """On SIGTERM (Slurm pre-emption, Ctrl-C of snakemake) finish the iteration, checkpoint, exit."""
+
+        def request_stop(signum: int, _frame: Any) -> None:
+            log.warning("signal %d received: checkpointing after this iteration", signum)
+            self._stop_requested = True
+
+        previous = signal.signal(signal.SIGTERM, request_stop)
+        try:
+            yield
+        finally:
+            signal.signal(signal.SIGTERM, previous)
+
+    def run(self, step: Callable[[int], dict[str, float]]) -> None:
+        total = self.config.iterations
+        progress = _Progress(total, self.start_iteration, self.log_path, self.config.log_every)
+        with self._stop_on_sigterm():
+            for iteration in range(self.start_iteration, total):
+                lrs = {
+                    name: apply_poly_lr(opt, self.base_lrs[name], iteration, total, self.config.poly_power)
+                    for name, opt in self.optimizers.items()
+                }
+                for optimizer in self.optimizers.values():
+                    optimizer.zero_grad(set_to_none=True)
+                logged: dict[str, float] = {}
+                for _ in range(self.config.accumulation_steps):
+                    for key, value in step(iteration).items():
+                        logged[key] = logged.get(key, 0.0) + value / self.config.accumulation_steps
+                for optimizer in self.optimizers.values():
+                    optimizer.step()
+                if any(not math.isfinite(v) for v in logged.values()):
+                    raise FloatingPointError(f"non-finite loss at iteration {iteration}: {logged}")
+                done = iteration + 1
+                progress.update(done, logged, lrs)
+                if done % self.config.checkpoint_every == 0 or done == total or self._stop_requested:
+                    self.save(done)
+                if self._stop_requested:
+                    sys.exit(128 + signal.SIGTERM)
+        progress.close()
+
+
+class _Progress:
+    """Progress lines that read well both in a terminal and in a Snakemake log file, plus a CSV of losses."""
+
+    def __init__(self, total: int, start: int, csv_path: Path, every: int) -> None:
+        self.total = total
+        self.start = start
+        self.every = max(1, every)
+        self.csv_path = csv_path
+        self.started = time.monotonic()
+        self.sums: dict[str, float] = {}
+        self.count = 0
+        self._truncate_after(start)
+        self._file = csv_path.open("a", newline="")
+        self._writer: csv.DictWriter | None = None
+
+    def _truncate_after(self, iteration: int) -> None:
+        """Drop rows logged after the checkpoint we resume from: they will be logged again."""
+        if not self.csv_path.exists():
+            return
+        with self.csv_path.open(newline="") as handle:
+            rows = [row for row in csv.DictReader(handle) if int(row["iteration"]) <= iteration]
+        if iteration == 0 or not rows:
+            self.csv_path.unlink()
+            return
+        with self.csv_path.open("w", newline="") as handle:
+            writer = csv.DictWriter(handle, fieldnames=list(rows[0]))
+            writer.writeheader()
+            writer.writerows(rows)
+
+    def update(self, done: int, logged: dict[str, float], lrs: dict[str, float]) -> None:
+        for key, value in logged.items():
+            self.sums[key] = self.sums.get(key, 0.0) + value
+        self.count += 1
+        if done % self.every and done != self.total:
+            return
+        means = {key: value / self.count for key, value in self.sums.items()}
+        row = {"iteration": done, **{f"lr_{k}": v for k, v in lrs.items()}, **means}
+        if self._writer is None:
+            self._writer = csv.DictWriter(self._file, fieldnames=list(row))
+            if self._file.tell() == 0:
+                self._writer.writeheader()
+        self._writer.writerow(row)
+        self._file.flush()
+        elapsed = time.monotonic() - self.started
+        rate = (done - self.start) / elapsed if elapsed > 0 else 0.0
+        eta = (self.total - done) / rate if rate > 0 else float("nan")
+        losses = " ".join(f"{k} {v:.4f}" for k, v in means.items())
+        print(
+            f"[{done:>{len(str(self.total))}}/{self.total}] {100 * done / self.total:5.1f}% | {losses} | "
+            f"lr {next(iter(lrs.values())):.2e} | {rate:.2f} it/s | eta {_format_seconds(eta)}",
+            file=sys.stderr,
+            flush=True,
+        )
+        self.sums.clear()
+        self.count = 0
+
+    def close(self) -> None:
+        self._file.close()
+
+
+def _format_seconds(seconds: float) -> str:
+    if not math.isfinite(seconds):
+        return "?"
+    minutes, secs = divmod(int(seconds), 60)
+    hours, minutes = divmod(minutes, 60)
+    return f"{hours}:{minutes:02d}:{secs:02d}"

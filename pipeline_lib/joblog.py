@@ -1,0 +1,35 @@
+"""Job logging: a Snakemake job's prints, warnings and progress all land in its ``log:`` file."""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+
+
+@contextlib.contextmanager
+def job_log(path: str | Path | None) -> Iterator[None]:
+    """Send stdout, stderr and ``logging`` to ``path`` (appending, so a resumed job keeps its history).
+
+    An exception is written to the log before it propagates, so the log alone explains a failure.
+    """
+    if path is None:
+        logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+        yield
+        return
+    Path(path).parent.mkdir(parents=True, exist_ok=True)
+    with open(path, "a", buffering=1) as handle, contextlib.redirect_stdout(handle), contextlib.redirect_stderr(handle):
+        handler = logging.StreamHandler(handle)
+        handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
+        root = logging.getLogger()
+        root.addHandler(handler)
+        root.setLevel(logging.INFO)
+        try:
+            yield
+        except BaseException:
+            logging.getLogger("udaflow").exception("job failed")
+            raise
+        finally:
+            root.removeHandler(handler)

@@ -1,0 +1,80 @@
+"""Dataset-level confusion matrix and IoU, as every reference repo and the official evaluator compute it.
+
+One confusion matrix is accumulated over the whole split, then IoU_c = TP / (TP + FP + FN) and the
+mean skips classes that have neither ground truth nor predictions (``np.nanmean``), matching
+cityscapesScripts, AdaptSegNet, ADVENT and ProDA (``shared/spec/datasets_eval.md`` §4.1).
+SYNTHIA's mIoU16/mIoU13 are subset means of the same per-class IoUs (§3.5, the "drop-3" variant
+when the network has 19 outputs).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import torch
+
+from pipeline_lib.data.labels import CLASSES_13, CLASSES_16, IGNORE_INDEX, TRAIN_CLASSES
+
+
+class ConfusionMatrix:
+    """Running num_classes × num_classes pixel counts, rows = ground truth, columns = prediction."""
+
+    def __init__(self, num_classes: int) -> None:
+        self.num_classes = num_classes
+        self.matrix = torch.zeros(num_classes, num_classes, dtype=torch.int64)
+
+    def update(self, prediction: torch.Tensor, target: torch.Tensor) -> None:
+        """Count pixels whose target is a valid class; ignore (255) and out-of-range targets are skipped."""
+        if prediction.shape != target.shape:
+            raise ValueError(f"prediction shape {tuple(prediction.shape)} != target shape {tuple(target.shape)}")
+        target = target.reshape(-1).long()
+        prediction = prediction.reshape(-1).long().to(target.device)
+        valid = (target >= 0) & (target < self.num_classes)
+        if (prediction[valid] >= self.num_classes).any() or (prediction[valid] < 0).any():
+            raise ValueError(f"prediction holds class IDs outside [0, {self.num_classes})")
+        codes = target[valid] * self.num_classes + prediction[valid]
+        counts = torch.bincount(codes, minlength=self.num_classes**2)
+        self.matrix += counts.reshape(self.num_classes, self.num_classes).cpu()
+
+    def merge(self, other: ConfusionMatrix) -> None:
+        self.matrix += other.matrix
+
+
+def per_class_iou(matrix: np.ndarray) -> np.ndarray:
+    """IoU per class in [0, 1]; NaN where a class has no ground truth and no prediction."""
+    matrix = np.asarray(matrix, dtype=np.float64)
+    tp = np.diag(matrix)
+    union = matrix.sum(axis=0) + matrix.sum(axis=1) - tp
+    with np.errstate(invalid="ignore", divide="ignore"):
+        return np.where(union > 0, tp / union, np.nan)
+
+
+def _mean_percent(values: np.ndarray) -> float | None:
+    finite = values[~np.isnan(values)]
+    return round(float(finite.mean()) * 100, 4) if finite.size else None
+
+
+def summarize(matrix: np.ndarray, source: str) -> dict:
+    """The score part of ``miou.json``: mIoU in percent, per-class IoU by name, and the SYNTHIA protocols.
+
+    For a 19-output network trained on SYNTHIA, ``miou16``/``miou13`` average the 16/13 shared
+    classes of the 19-class matrix ("drop-3" variant: ground-truth terrain/truck/train still count as
+    false positives of whatever is predicted there, as DA-SAC and the official tool do).
+    """
+    num_classes = matrix.shape[0]
+    if num_classes != len(TRAIN_CLASSES):
+        raise ValueError(f"expected a {len(TRAIN_CLASSES)}-class matrix, got {num_classes}")
+    iou = per_class_iou(matrix)
+    scores: dict = {
+        "miou": _mean_percent(iou),
+        "per_class": {name: (None if np.isnan(v) else round(float(v) * 100, 4)) for name, v in zip(TRAIN_CLASSES, iou)},
+        "num_classes": num_classes,
+        "pixel_accuracy": round(float(np.trace(matrix) / max(matrix.sum(), 1)) * 100, 4),
+    }
+    if source == "synthia":
+        scores["miou16"] = _mean_percent(iou[list(CLASSES_16)])
+        scores["miou13"] = _mean_percent(iou[list(CLASSES_13)])
+        scores["miou16_variant"] = "drop3"
+    return scores
+
+
+__all__ = ["ConfusionMatrix", "IGNORE_INDEX", "per_class_iou", "summarize"]

@@ -1,0 +1,54 @@
+"""udaflow model files: weights plus what is needed to rebuild the network and feed it correctly.
+
+A model file is a plain dict of tensors and strings (loadable with ``weights_only=True``), so a
+released checkpoint can never execute code, and the architecture and input convention travel with
+the weights instead of living in a separate config.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+import torch
+from torch import nn
+
+from pipeline_lib.engine.checkpoint import load_checkpoint, save_checkpoint
+from pipeline_lib.models import build_model
+
+FORMAT = "udaflow-model-v1"
+
+
+@dataclass(frozen=True)
+class ModelSpec:
+    arch: str
+    num_classes: int = 19
+    multi_level: bool = False
+    aspp_branches_used: int = 4
+
+    def build(self) -> nn.Module:
+        return build_model(self.arch, self.num_classes, self.multi_level, self.aspp_branches_used)
+
+
+def save_model(path: str | os.PathLike[str], model: nn.Module, spec: ModelSpec) -> None:
+    save_checkpoint(
+        path,
+        {
+            "format": FORMAT,
+            "spec": asdict(spec),
+            "input_convention": model.input_convention,
+            "state_dict": {k: v.detach().cpu() for k, v in model.state_dict().items()},
+        },
+    )
+
+
+def load_model(path: str | os.PathLike[str]) -> tuple[nn.Module, ModelSpec]:
+    state = load_checkpoint(path)
+    if state.get("format") != FORMAT:
+        raise ValueError(f"{Path(path)}: not a udaflow model file (format {state.get('format')!r}, expected {FORMAT})")
+    spec = ModelSpec(**state["spec"])
+    model = spec.build()
+    model.load_state_dict(state["state_dict"])
+    model.input_convention = state["input_convention"]
+    return model, spec

@@ -1,0 +1,50 @@
+"""Helpers shared by the rules: dataset roots, the demo switch, wildcard constraints and targets."""
+
+from pathlib import Path
+
+from snakemake.exceptions import WorkflowError
+
+DATASETS = ("gta5", "synthia", "cityscapes")
+DEMO_ROOT = config["demo"]["root"]
+CONDA_ENV = "../envs/udaflow.yaml"
+
+
+wildcard_constraints:
+    dataset="gta5|synthia|cityscapes",
+    split="all|train|val",
+    run=r"[a-z_]+(/(round|stage)\d+)?",
+
+
+def demo_generates(dataset):
+    """A dataset comes from the demo generator when its root is <demo.root>/<dataset> and generation is on."""
+    return (
+        config["demo"]["generate"]
+        and Path(config["datasets"][dataset]["root"]) == Path(DEMO_ROOT) / dataset
+    )
+
+
+def check_dataset_roots():
+    """Fail at parse time, naming the config key, when a dataset the run needs is not on disk."""
+    for dataset in (config["source"], "cityscapes"):
+        root = Path(config["datasets"][dataset]["root"])
+        if not demo_generates(dataset) and not root.is_dir():
+            raise WorkflowError(
+                f"config key datasets.{dataset}.root: folder '{root}' does not exist. Point it at the "
+                f"{dataset} dataset, or set it to '{DEMO_ROOT}/{dataset}' with demo.generate: true."
+            )
+
+
+check_dataset_roots()
+
+
+def dataset_inputs(wildcards):
+    """The demo folder when the workflow makes the dataset; nothing when it is already on disk."""
+    return [DEMO_ROOT] if demo_generates(wildcards.dataset) else []
+
+
+def source_split():
+    return f"data/converted/{config['source']}/all.csv"
+
+
+def default_targets():
+    return ["results/source/miou.json"]

@@ -1,0 +1,24 @@
+rule convert_labels:
+    """Map raw labels to the 19 Cityscapes train IDs and write the split's file list."""
+    input:
+        dataset_inputs,
+    output:
+        file_list="data/converted/{dataset}/{split}.csv",
+        labels=directory("data/converted/{dataset}/{split}_labels"),
+        report="data/converted/{dataset}/{split}_report.json",
+    params:
+        root=lambda wildcards: config["datasets"][wildcards.dataset]["root"],
+        size_mismatch=config["datasets"]["gta5"]["size_mismatch"],
+        require_labels=lambda wildcards: wildcards.dataset != "cityscapes" or wildcards.split == "val",
+    log:
+        "logs/convert_labels/{dataset}_{split}.log",
+    benchmark:
+        "benchmarks/convert_labels/{dataset}_{split}.tsv"
+    threads: 2
+    resources:
+        mem_mb=2000,
+        runtime=120,
+    conda:
+        CONDA_ENV
+    script:
+        "../workflow/scripts/convert_labels.py"
