@@ -1,0 +1,91 @@
+"""The shared training engine: poly LR, checkpoint/resume, SIGTERM handling, CSV log."""
+
+import os
+import signal
+
+import pandas as pd
+import pytest
+import torch
+from torch import nn
+
+from pipeline_lib.engine.schedule import poly_lr
+from pipeline_lib.engine.trainer import Trainer, TrainerConfig
+
+
+def make_run(state_dir, iterations=12, fingerprint="a", checkpoint_every=4, fail_at=None, sigterm_at=None):
+    torch.manual_seed(0)
+    model = nn.Linear(3, 2)
+    optimizer = torch.optim.SGD(
+        [{"params": [model.weight], "lr_mult": 1.0}, {"params": [model.bias], "lr_mult": 2.0}], lr=0.1, momentum=0.9
+    )
+    trainer = Trainer(
+        modules={"model": model},
+        optimizers={"sgd": optimizer},
+        base_lrs={"sgd": 0.1},
+        config=TrainerConfig(iterations=iterations, checkpoint_every=checkpoint_every, log_every=2),
+        state_dir=state_dir,
+        device=torch.device("cpu"),
+        fingerprint=fingerprint,
+    )
+
+    def step(iteration):
+        if iteration == fail_at:
+            raise KeyboardInterrupt  # a kill between checkpoints
+        if iteration == sigterm_at:
+            os.kill(os.getpid(), signal.SIGTERM)
+        data = torch.Generator().manual_seed(iteration)
+        x = torch.randn(4, 3, generator=data)
+        noise = torch.rand(4, 2) * 0.01  # uses the global RNG, which the checkpoint must restore
+        loss = ((model(x) - x[:, :2] - noise) ** 2).mean()
+        trainer.backward(loss)
+        return {"loss": loss.item()}
+
+    return trainer, model, step
+
+
+def test_resume_after_kill_matches_uninterrupted_run(tmp_path):
+    trainer, reference, step = make_run(tmp_path / "straight")
+    trainer.run(step)
+
+    trainer, _, step = make_run(tmp_path / "killed", fail_at=10)
+    with pytest.raises(KeyboardInterrupt):
+        trainer.run(step)
+    resumed, model, step = make_run(tmp_path / "killed")
+    assert resumed.start_iteration == 8  # the last periodic checkpoint, not 0
+    resumed.run(step)
+    torch.testing.assert_close(model.state_dict(), reference.state_dict())
+    log = pd.read_csv(tmp_path / "killed" / "train_log.csv")
+    assert log["iteration"].tolist() == [2, 4, 6, 8, 10, 12]
+
+
+def test_sigterm_checkpoints_and_exits(tmp_path):
+    trainer, _, step = make_run(tmp_path, sigterm_at=5)
+    with pytest.raises(SystemExit) as stopped:
+        trainer.run(step)
+    assert stopped.value.code == 128 + signal.SIGTERM
+    resumed, _, _ = make_run(tmp_path)
+    assert resumed.start_iteration == 6
+
+
+def test_checkpoint_of_other_settings_is_not_resumed(tmp_path):
+    trainer, _, step = make_run(tmp_path, fail_at=6)
+    with pytest.raises(KeyboardInterrupt):
+        trainer.run(step)
+    other, _, _ = make_run(tmp_path, fingerprint="b")
+    assert other.start_iteration == 0
+
+
+def test_poly_lr_and_group_multipliers(tmp_path):
+    trainer, _, step = make_run(tmp_path, iterations=4)
+    trainer.run(step)
+    log = pd.read_csv(tmp_path / "train_log.csv")
+    assert log["lr_sgd"].iloc[0] == pytest.approx(poly_lr(0.1, 1, 4, 0.9))
+    groups = trainer.optimizers["sgd"].param_groups
+    assert groups[1]["lr"] == pytest.approx(2 * groups[0]["lr"])
+    assert poly_lr(1.0, 0, 10, 0.9) == 1.0 and poly_lr(1.0, 10, 10, 0.9) == 0.0
+
+
+def test_non_finite_loss_stops_training(tmp_path):
+    trainer, _, _ = make_run(tmp_path)
+    with pytest.raises(FloatingPointError, match="iteration 0"):
+        trainer.run(lambda iteration: {"loss": float("nan")})
