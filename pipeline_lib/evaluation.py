@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -17,6 +17,7 @@ import numpy as np
 import pandas as pd
 import torch
 import torch.nn.functional as F
+from PIL import Image
 from torch import nn
 
 from pipeline_lib.data.image_io import read_index_label, read_rgb
@@ -91,13 +92,24 @@ def predict_split(
 
 
 def evaluate_split(
-    model: nn.Module, file_list: pd.DataFrame, convention: str, cfg: EvaluationConfig, device: torch.device
+    model: nn.Module,
+    file_list: pd.DataFrame,
+    convention: str,
+    cfg: EvaluationConfig,
+    device: torch.device,
+    on_prediction: Callable[[Prediction], None] | None = None,
 ) -> tuple[np.ndarray, list[Prediction]]:
-    """Confusion matrix over the whole split, plus the first ``num_visualizations`` predictions."""
+    """Confusion matrix over the whole split, plus the first ``num_visualizations`` predictions.
+
+    ``on_prediction`` sees every prediction as it is made (e.g. to write label-ID PNGs) without the
+    split's predictions ever being held in memory together.
+    """
     confusion = ConfusionMatrix(len(TRAIN_CLASSES))
     kept: list[Prediction] = []
     for item in predict_split(model, file_list, convention, cfg, device):
         confusion.update(torch.from_numpy(item.prediction), torch.from_numpy(item.label))
+        if on_prediction is not None:
+            on_prediction(item)
         if len(kept) < cfg.num_visualizations:
             kept.append(item)
     return confusion.matrix.numpy(), kept
@@ -105,8 +117,6 @@ def evaluate_split(
 
 def visualization_panel(item: Prediction) -> np.ndarray:
     """image | ground truth | prediction, side by side in the Cityscapes palette (image resized to label size)."""
-    from PIL import Image
-
     height, width = item.label.shape
     image = np.asarray(Image.fromarray(item.image).resize((width, height), Image.BILINEAR))
     return np.concatenate([image, colorize(item.label), colorize(item.prediction)], axis=1)

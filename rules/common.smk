@@ -1,5 +1,6 @@
 """Helpers shared by the rules: dataset roots, the demo switch, wildcard constraints and targets."""
 
+import os
 from pathlib import Path
 
 from snakemake.exceptions import WorkflowError
@@ -48,3 +49,8 @@ def source_split():
 
 def default_targets():
     return ["results/source/miou.json"]
+
+
+# Jobs import pipeline_lib from this checkout, also inside --sdm conda environments that do not
+# install udaflow itself.
+os.environ["PYTHONPATH"] = os.pathsep.join(filter(None, [workflow.basedir, os.environ.get("PYTHONPATH")]))

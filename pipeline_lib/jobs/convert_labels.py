@@ -1,0 +1,52 @@
+"""Job: convert one dataset split's labels to train IDs and write its file list and report."""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+
+from pipeline_lib.data.convert import convert_labels, list_samples, write_report
+
+log = logging.getLogger(__name__)
+
+
+def run(
+    dataset: str,
+    split: str,
+    root: str | Path,
+    labels_dir: str | Path,
+    file_list: str | Path,
+    report_path: str | Path,
+    *,
+    size_mismatch: str = "skip",
+    require_labels: bool = True,
+    threads: int = 1,
+) -> None:
+    samples = list_samples(dataset, Path(root), split)
+    log.info("converting %d %s/%s frames from %s", len(samples), dataset, split, root)
+    step = max(1, len(samples) // 10)
+
+    def progress(done: int, total: int) -> None:
+        if done % step == 0 or done == total:
+            log.info("converted %d/%d", done, total)
+
+    report = convert_labels(
+        dataset,  # type: ignore[arg-type]
+        samples,
+        Path(labels_dir),
+        Path(file_list),
+        split=split,
+        size_mismatch=size_mismatch,  # type: ignore[arg-type]
+        require_labels=require_labels,
+        threads=threads,
+        progress=progress,
+    )
+    write_report(report_path, report)
+    if report.expected_total and report.converted + len(report.skipped) != report.expected_total:
+        log.warning(
+            "%s holds %d frames, the full dataset has %d (a partial download?)",
+            root,
+            report.converted + len(report.skipped),
+            report.expected_total,
+        )
+    log.info("%d converted, %d skipped (listed in %s)", report.converted, len(report.skipped), report_path)

@@ -1,0 +1,88 @@
+"""Job: source-only training, written as a udaflow model file and a CSV of losses."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import shutil
+from pathlib import Path
+from typing import Any
+
+from pipeline_lib.data.datasets import SegmentationDataset
+from pipeline_lib.data.transforms import AugmentationConfig, TrainAugmentation
+from pipeline_lib.engine.device import select_device, set_cpu_threads
+from pipeline_lib.atomic import atomic_path
+from pipeline_lib.engine.trainer import CHECKPOINT_NAME, LOG_NAME
+from pipeline_lib.methods.source import SourceTrainingConfig, train_source
+from pipeline_lib.models.imagenet import load_imagenet_weights
+from pipeline_lib.models.serialization import ModelSpec, save_model
+
+log = logging.getLogger(__name__)
+
+
+def settings_fingerprint(*parts: Any) -> str:
+    """Hash of everything that shapes a training run; a checkpoint is resumed only under the same hash."""
+    return hashlib.sha256(json.dumps(parts, sort_keys=True, default=str).encode()).hexdigest()[:16]
+
+
+def build_spec(model_config: dict[str, Any], multi_level: bool = False) -> ModelSpec:
+    return ModelSpec(
+        arch=model_config["arch"],
+        num_classes=model_config["num_classes"],
+        multi_level=multi_level,
+        aspp_branches_used=model_config["aspp_branches_used"],
+    )
+
+
+def initial_model(model_config: dict[str, Any], spec: ModelSpec):
+    model = spec.build()
+    weights = model_config.get("imagenet_weights")
+    if weights:
+        report = load_imagenet_weights(model, weights)
+        log.info("ImageNet init from %s: %d tensors loaded, %d new", weights, len(report.loaded), len(report.missing))
+    else:
+        log.warning("model.imagenet_weights is null: the backbone starts from random weights")
+    return model
+
+
+def run(
+    file_list: str | Path,
+    model_out: str | Path,
+    log_out: str | Path,
+    state_dir: str | Path,
+    *,
+    model_config: dict[str, Any],
+    training: dict[str, Any],
+    compute: dict[str, Any],
+    threads: int = 1,
+) -> None:
+    set_cpu_threads(threads)
+    device = select_device(compute["device"])
+    source = dict(training["source"])
+    config = SourceTrainingConfig(**{**source, "augmentation": AugmentationConfig(**source["augmentation"])})
+    spec = build_spec(model_config)
+    model = initial_model(model_config, spec)
+    dataset = SegmentationDataset(
+        file_list, TrainAugmentation(config.augmentation, model.input_convention), model.input_convention,
+        seed=training["seed"],
+    )
+    log.info("source training on %d frames for %d iterations", len(dataset), config.iterations)
+    train_source(
+        model,
+        dataset,
+        config,
+        state_dir=Path(state_dir),
+        device=device,
+        fingerprint=settings_fingerprint(model_config, training["seed"], source, Path(file_list).read_text()),
+        seed=training["seed"],
+        checkpoint_every=training["checkpoint_every"],
+        log_every=training["log_every"],
+        amp=compute["amp"],
+        num_workers=compute["num_workers"],
+    )
+    save_model(model_out, model.cpu(), spec)
+    with atomic_path(log_out) as tmp:
+        shutil.copyfile(Path(state_dir) / LOG_NAME, tmp)
+    # The model file is the durable result; a finished run's optimiser state is only disk weight.
+    (Path(state_dir) / CHECKPOINT_NAME).unlink(missing_ok=True)

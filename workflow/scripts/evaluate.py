@@ -1,0 +1,17 @@
+from pipeline_lib.jobs import evaluate
+from pipeline_lib.joblog import job_log
+
+with job_log(snakemake.log[0]):
+    evaluate.run(
+        snakemake.input.model,
+        snakemake.input.file_list,
+        snakemake.output.miou,
+        snakemake.output.per_class,
+        snakemake.output.visuals,
+        snakemake.output.label_ids,
+        evaluation=snakemake.params.evaluation,
+        compute=snakemake.params.compute,
+        config=snakemake.params.config,
+        method=snakemake.wildcards.run,
+        threads=snakemake.threads,
+    )

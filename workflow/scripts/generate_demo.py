@@ -1,0 +1,5 @@
+from pipeline_lib.jobs import generate_demo
+from pipeline_lib.joblog import job_log
+
+with job_log(snakemake.log[0]):
+    generate_demo.run(snakemake.output[0], snakemake.params.spec)
