@@ -19,18 +19,24 @@ include: "rules/evaluate.smk"
 
 
 onstart:
-    print(f"udaflow: source {config['source']} -> cityscapes, model {config['model']['arch']}")
+    print(
+        f"udaflow: source {config['source']} -> cityscapes, model {config['model']['arch']}"
+    )
 
 
 onsuccess:
-    print("udaflow finished: scores in results/<method>/.../miou.json, job logs in logs/.")
+    print(
+        "udaflow finished: scores in results/<method>/.../miou.json, job logs in logs/."
+    )
 
 
 onerror:
-    print("udaflow stopped on an error: the failing job's log (path above) says why; logs/ holds every job's log.")
+    print(
+        "udaflow stopped on an error: the failing job's log (path above) says why; logs/ holds every job's log."
+    )
 
 
 rule all:
+    default_target: True
     input:
         default_targets(),
-    default_target: True

@@ -1,6 +1,5 @@
 """Helpers shared by the rules: dataset roots, the demo switch, wildcard constraints and targets."""
 
-import os
 from pathlib import Path
 
 from snakemake.exceptions import WorkflowError
@@ -25,14 +24,18 @@ def demo_generates(dataset):
 
 
 def check_dataset_roots():
-    """Fail at parse time, naming the config key, when a dataset the run needs is not on disk."""
-    for dataset in (config["source"], "cityscapes"):
-        root = Path(config["datasets"][dataset]["root"])
-        if not demo_generates(dataset) and not root.is_dir():
-            raise WorkflowError(
-                f"config key datasets.{dataset}.root: folder '{root}' does not exist. Point it at the "
-                f"{dataset} dataset, or set it to '{DEMO_ROOT}/{dataset}' with demo.generate: true."
-            )
+    """Fail at parse time, naming each config key, when a dataset the run needs is not on disk."""
+    problems = [
+        f"config key datasets.{dataset}.root: folder '{root}' does not exist"
+        for dataset in (config["source"], "cityscapes")
+        if not demo_generates(dataset)
+        and not (root := Path(config["datasets"][dataset]["root"])).is_dir()
+    ]
+    if problems:
+        raise WorkflowError(
+            "\n".join(problems)
+            + f"\nPoint each at its dataset, or set it to '{DEMO_ROOT}/<dataset>' with demo.generate: true."
+        )
 
 
 check_dataset_roots()
@@ -49,8 +52,3 @@ def source_split():
 
 def default_targets():
     return ["results/source/miou.json"]
-
-
-# Jobs import pipeline_lib from this checkout, also inside --sdm conda environments that do not
-# install udaflow itself.
-os.environ["PYTHONPATH"] = os.pathsep.join(filter(None, [workflow.basedir, os.environ.get("PYTHONPATH")]))

@@ -8,19 +8,19 @@ rule evaluate:
         per_class="results/{run}/per_class.csv",
         visuals=directory("results/{run}/visuals"),
         label_ids=directory("results/{run}/label_ids"),
-    params:
-        evaluation=config["evaluation"],
-        compute=config["compute"],
-        config=config,
     log:
         "logs/evaluate/{run}.log",
     benchmark:
         "benchmarks/evaluate/{run}.tsv"
+    conda:
+        CONDA_ENV
     threads: config["compute"]["train_threads"]
     resources:
         mem_mb=4000,
         runtime=120,
-    conda:
-        CONDA_ENV
+    params:
+        evaluation=config["evaluation"],
+        compute=config["compute"],
+        config=config,
     script:
         "../workflow/scripts/evaluate.py"

@@ -6,19 +6,20 @@ rule convert_labels:
         file_list="data/converted/{dataset}/{split}.csv",
         labels=directory("data/converted/{dataset}/{split}_labels"),
         report="data/converted/{dataset}/{split}_report.json",
-    params:
-        root=lambda wildcards: config["datasets"][wildcards.dataset]["root"],
-        size_mismatch=config["datasets"]["gta5"]["size_mismatch"],
-        require_labels=lambda wildcards: wildcards.dataset != "cityscapes" or wildcards.split == "val",
     log:
         "logs/convert_labels/{dataset}_{split}.log",
     benchmark:
         "benchmarks/convert_labels/{dataset}_{split}.tsv"
+    conda:
+        CONDA_ENV
     threads: 2
     resources:
         mem_mb=2000,
         runtime=120,
-    conda:
-        CONDA_ENV
+    params:
+        root=lambda wildcards: config["datasets"][wildcards.dataset]["root"],
+        size_mismatch=config["datasets"]["gta5"]["size_mismatch"],
+        require_labels=lambda wildcards: wildcards.dataset != "cityscapes"
+        or wildcards.split == "val",
     script:
         "../workflow/scripts/convert_labels.py"

@@ -5,20 +5,20 @@ rule train_source:
     output:
         model="work/source/model.pt",
         train_log="results/source/train_log.csv",
+    log:
+        "logs/train_source.log",
+    benchmark:
+        "benchmarks/train_source.tsv"
+    conda:
+        CONDA_ENV
+    threads: config["compute"]["train_threads"]
+    resources:
+        mem_mb=8000,
+        runtime=24 * 60,
     params:
         state_dir="work/source/state",
         model=config["model"],
         training=config["training"],
         compute=config["compute"],
-    log:
-        "logs/train_source.log",
-    benchmark:
-        "benchmarks/train_source.tsv"
-    threads: config["compute"]["train_threads"]
-    resources:
-        mem_mb=8000,
-        runtime=24 * 60,
-    conda:
-        CONDA_ENV
     script:
         "../workflow/scripts/train_source.py"

@@ -1,3 +1,4 @@
+import checkout_path  # noqa: F401  (makes this checkout's pipeline_lib importable)
 from pipeline_lib.jobs import train_source
 from pipeline_lib.joblog import job_log
 
