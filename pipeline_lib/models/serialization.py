@@ -11,7 +11,6 @@ import os
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
-import torch
 from torch import nn
 
 from pipeline_lib.engine.checkpoint import load_checkpoint, save_checkpoint

@@ -1,0 +1,123 @@
+"""Load torchvision-format ImageNet weights into our backbones by key mapping (no torchvision import).
+
+- ResNet (``resnet101-5d3b4d8f.pth``): keys map one to one, ``fc.*`` is dropped (spec A.3.1, Part C).
+- VGG-16 (``vgg16-397923af.pth``): ``features.{24,26,28}`` become ``features.{23,25,27}`` (pool4
+  removed, spec B.1.5), torchvision's ``classifier.*`` (fc layers) is dropped; fc6/fc7 stay new.
+
+The new parameters (``model.new_parameter_prefixes``) keep their random init. Anything else a file
+fails to provide, provides under an unknown name, or provides with the wrong shape is an error:
+silently training from a half-loaded backbone is the failure this module exists to prevent.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from pathlib import Path
+
+import torch
+from torch import nn
+
+from pipeline_lib.models.deeplabv2 import DeepLabV2ResNet
+from pipeline_lib.models.deeplabv2_vgg import TORCHVISION_FEATURE_INDEX, DeepLabV2VGG16
+
+_SHOWN_KEYS = 8  # keys listed per category in an error message
+_VGG_FEATURE_KEY = re.compile(r"features\.(\d+)\.(.+)")
+
+
+@dataclass(frozen=True)
+class LoadReport:
+    """Outcome of a load, by key: ``loaded`` and ``missing`` name our keys, ``unexpected`` the file's.
+
+    ``missing`` holds only keys that may legitimately stay unloaded (new layers, and BN
+    ``num_batches_tracked`` that old torchvision files lack); ``unexpected`` the file keys with no
+    counterpart by design (the ImageNet classifier).
+    """
+
+    loaded: list[str]
+    missing: list[str]
+    unexpected: list[str]
+
+
+def _resnet_key(key: str) -> str | None:
+    return key
+
+
+def _vgg_key(key: str) -> str | None:
+    match = _VGG_FEATURE_KEY.fullmatch(key)
+    if match is None or int(match.group(1)) not in TORCHVISION_FEATURE_INDEX:
+        return None
+    return f"features.{TORCHVISION_FEATURE_INDEX[int(match.group(1))]}.{match.group(2)}"
+
+
+# model class -> (torchvision key -> our key or None if it has no counterpart, file prefixes dropped by design)
+_LAYOUTS: dict[type[nn.Module], tuple[Callable[[str], str | None], tuple[str, ...]]] = {
+    DeepLabV2ResNet: (_resnet_key, ("fc.",)),
+    DeepLabV2VGG16: (_vgg_key, ("classifier.",)),
+}
+
+
+def _unwrap_state_dict(obj: object, path: Path) -> dict[str, torch.Tensor]:
+    """Accept a plain state dict, ``{"state_dict": ...}``, and ``module.``-prefixed (DataParallel) keys."""
+    if isinstance(obj, Mapping) and isinstance(obj.get("state_dict"), Mapping):
+        obj = obj["state_dict"]
+    if not isinstance(obj, Mapping) or not all(isinstance(v, torch.Tensor) for v in obj.values()):
+        raise ValueError(f"{path}: expected a state dict of tensors, got {type(obj).__name__}")
+    return {key.removeprefix("module."): value for key, value in obj.items()}
+
+
+def _listing(label: str, keys: list[str]) -> str:
+    shown = ", ".join(keys[:_SHOWN_KEYS])
+    more = f", ... ({len(keys) - _SHOWN_KEYS} more)" if len(keys) > _SHOWN_KEYS else ""
+    return f"{len(keys)} {label}: {shown}{more}"
+
+
+def load_imagenet_weights(model: nn.Module, path: str | Path) -> LoadReport:
+    """Copy a torchvision ImageNet state dict at ``path`` into ``model``'s pretrained (backbone) part.
+
+    Raises FileNotFoundError if ``path`` is absent, TypeError for a model without a known torchvision
+    layout, and ValueError (listing the offending keys) if backbone keys are missing, unknown or of
+    the wrong shape.
+    """
+    path = Path(path)
+    if not path.is_file():
+        raise FileNotFoundError(f"ImageNet weights not found: {path}")
+    layout = next((layout for cls, layout in _LAYOUTS.items() if isinstance(model, cls)), None)
+    if layout is None:
+        raise TypeError(f"no torchvision key layout known for {type(model).__name__}")
+    map_key, dropped_prefixes = layout
+    source = _unwrap_state_dict(torch.load(path, map_location="cpu", weights_only=True), path)
+    ours = model.state_dict()
+
+    mapped: dict[str, torch.Tensor] = {}
+    dropped: list[str] = []
+    unknown: list[str] = []
+    mismatched: dict[str, str] = {}  # our key -> description
+    for key, tensor in source.items():
+        if key.startswith(dropped_prefixes):
+            dropped.append(key)
+            continue
+        target = map_key(key)
+        if target is None or target not in ours:
+            unknown.append(key)
+        elif ours[target].shape != tensor.shape:
+            mismatched[target] = f"{key} {tuple(tensor.shape)} vs {target} {tuple(ours[target].shape)}"
+        else:
+            mapped[target] = tensor
+
+    new_prefixes: tuple[str, ...] = model.new_parameter_prefixes
+    missing = [key for key in ours if key not in mapped]
+    required = [
+        key
+        for key in missing
+        if key not in mismatched and not key.startswith(new_prefixes) and not key.endswith(".num_batches_tracked")
+    ]
+    if required or unknown or mismatched:
+        categories = {"missing": required, "unexpected": unknown, "shape-mismatched": list(mismatched.values())}
+        problems = [_listing(label, keys) for label, keys in categories.items() if keys]
+        raise ValueError(
+            f"{path} does not fit {type(model).__name__} as a torchvision ImageNet state dict: " + "; ".join(problems)
+        )
+    model.load_state_dict(mapped, strict=False)
+    return LoadReport(loaded=list(mapped), missing=missing, unexpected=dropped)
