@@ -39,4 +39,4 @@ onerror:
 rule all:
     default_target: True
     input:
-        default_targets(),
+        DEFAULT_TARGETS,
