@@ -24,3 +24,27 @@ rule evaluate:
         config=config,
     script:
         "../workflow/scripts/evaluate.py"
+
+
+rule official_evaluation:
+    """Optional cross-check: the official cityscapesScripts evaluator on the label-ID PNGs."""
+    input:
+        label_ids="results/{run}/label_ids",
+        file_list="data/converted/cityscapes/val.csv",
+        miou="results/{run}/miou.json",
+    output:
+        "results/{run}/official_miou.json",
+    log:
+        "logs/official_evaluation/{run}.log",
+    benchmark:
+        "benchmarks/official_evaluation/{run}.tsv"
+    conda:
+        CONDA_ENV
+    threads: 1
+    resources:
+        mem_mb=2000,
+        runtime=60,
+    params:
+        cityscapes_root=config["datasets"]["cityscapes"]["root"],
+    script:
+        "../workflow/scripts/official_evaluate.py"

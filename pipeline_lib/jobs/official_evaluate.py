@@ -1,0 +1,31 @@
+"""Job: score a result's label-ID PNGs with the official evaluator and compare with our miou.json."""
+
+from __future__ import annotations
+
+import json
+import logging
+from pathlib import Path
+
+from pipeline_lib.atomic import write_json
+from pipeline_lib.data.datasets import read_file_list
+from pipeline_lib.official_eval import official_summary, pair_predictions, run_official_evaluator
+
+log = logging.getLogger(__name__)
+
+
+def run(
+    label_ids_dir: str | Path,
+    file_list: str | Path,
+    ours_path: str | Path,
+    cityscapes_root: str | Path,
+    out: str | Path,
+) -> dict:
+    rows = read_file_list(file_list)
+    predictions, ground_truths = pair_predictions(rows, Path(cityscapes_root), Path(label_ids_dir))
+    summary = official_summary(run_official_evaluator(predictions, ground_truths))
+    ours = json.loads(Path(ours_path).read_text())["miou"]
+    summary["udaflow_miou"] = ours
+    summary["difference"] = None if summary["miou"] is None else round(abs(summary["miou"] - ours), 6)
+    write_json(out, summary)
+    log.info("official mIoU %.4f, udaflow %.4f", summary["miou"], ours)
+    return summary
