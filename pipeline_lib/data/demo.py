@@ -1,0 +1,1366 @@
+"""A small synthetic GTA5 / SYNTHIA / Cityscapes in the real on-disk layouts, so the workflow runs on a CPU laptop.
+
+The real datasets are ~70 GB behind registrations; the demo writes street scenes with exactly the file names,
+folder layouts and label encodings of ``shared/spec/datasets_eval.md`` §1-§3 (GTA5 palette PNGs of Cityscapes
+label IDs, SYNTHIA 16-bit PNGs with the class in the red channel, Cityscapes ``labelIds``/``instanceIds``), so
+the same conversion code reads the demo and the real data.
+
+Every image is drawn from one world model: a pinhole camera looking down a street (road trapezoid towards a
+vanishing point, sidewalks, facades, poles with lights and signs, vehicles, pedestrians, riders...), so object
+size follows depth. Source and target differ the way the real domains do, which is what adaptation methods
+must overcome:
+
+- appearance: per-domain colour palettes (one consistent, moderate colour transform plus a few per-class
+  offsets), textures (window grids, facade stripes, fence lattices), lighting, sensor noise and blur;
+- content: class frequencies (GTA5 has more cars and trucks, Cityscapes more people and vegetation, SYNTHIA
+  no terrain/truck/train but lane markings and road works) and camera rigs (SYNTHIA's random elevated views,
+  Cityscapes' fixed car-mounted camera with the ego vehicle's hood);
+- image size.
+
+Colour alone is ambiguous on purpose (building/wall/fence are similar greys, vehicles share paints, persons and
+riders share clothes), so a model must use shape and context, and transfer is partial rather than trivial.
+
+Each image comes from its own generator seeded by ``(seed, domain, index)``: a set is byte-identical for a seed
+and independent of the order or number of other images generated.
+"""
+
+from __future__ import annotations
+
+import enum
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass
+from functools import partial
+from pathlib import Path
+
+import cv2
+import numpy as np
+from PIL import Image, ImageDraw
+
+from pipeline_lib.atomic import write_json
+from pipeline_lib.data.image_io import write_label, write_rgb, write_uint16, write_uint16_rgb
+from pipeline_lib.data.labels import CITYSCAPES_LABELS, SYNTHIA_CLASSES
+
+MANIFEST_NAME = "manifest.json"
+CITYSCAPES_FRAME = 19  # the annotated frame of every real Cityscapes snippet is _000019
+TRAIN_CITIES = ("aachen", "bochum", "bremen")
+VAL_CITIES = ("frankfurt", "lindau", "munster")
+
+
+@dataclass(frozen=True)
+class DemoSpec:
+    """How much to generate. Sizes are (width, height), the real resolutions scaled down."""
+
+    seed: int = 0
+    gta5_count: int = 48
+    synthia_count: int = 48
+    cityscapes_train_count: int = 32
+    cityscapes_val_count: int = 16
+    gta5_size: tuple[int, int] = (240, 132)  # 1914×1052 / 8
+    synthia_size: tuple[int, int] = (256, 152)  # 1280×760 / 5
+    cityscapes_size: tuple[int, int] = (256, 128)  # 2048×1024 / 8
+
+
+class Code(enum.IntEnum):
+    """What a scene pixel shows: Cityscapes label IDs, plus two SYNTHIA-only classes that Cityscapes calls road."""
+
+    UNLABELED = 0
+    EGO_VEHICLE = 1
+    OUT_OF_ROI = 3
+    STATIC = 4
+    ROAD = 7
+    SIDEWALK = 8
+    PARKING = 9
+    RAIL_TRACK = 10
+    BUILDING = 11
+    WALL = 12
+    FENCE = 13
+    GUARD_RAIL = 14
+    POLE = 17
+    TRAFFIC_LIGHT = 19
+    TRAFFIC_SIGN = 20
+    VEGETATION = 21
+    TERRAIN = 22
+    SKY = 23
+    PERSON = 24
+    RIDER = 25
+    CAR = 26
+    TRUCK = 27
+    BUS = 28
+    TRAIN = 31
+    MOTORCYCLE = 32
+    BICYCLE = 33
+    LANE_MARKING = 40
+    ROAD_WORK = 41
+
+
+GROUND_CODES = (
+    Code.ROAD,
+    Code.SIDEWALK,
+    Code.PARKING,
+    Code.RAIL_TRACK,
+    Code.TERRAIN,
+    Code.LANE_MARKING,
+    Code.ROAD_WORK,
+)
+
+
+def cityscapes_label_lut() -> np.ndarray:
+    """Scene code -> Cityscapes/GTA5 label ID. Lane markings are road there; road works are static clutter."""
+    lut = np.arange(256, dtype=np.uint8)
+    lut[Code.LANE_MARKING] = Code.ROAD
+    lut[Code.ROAD_WORK] = Code.STATIC
+    return lut
+
+
+def synthia_label_lut() -> np.ndarray:
+    """Scene code -> SYNTHIA class ID, matched by class name; Cityscapes-only void classes become SYNTHIA void."""
+    synthia_ids = {c.name: c.id for c in SYNTHIA_CLASSES}
+    aliases = {"person": "pedestrian", "parking": "parking-slot"}
+    lut = np.zeros(256, dtype=np.uint16)
+    for label in CITYSCAPES_LABELS:
+        if label.id >= 0:
+            lut[label.id] = synthia_ids.get(aliases.get(label.name, label.name), 0)
+    lut[Code.LANE_MARKING] = synthia_ids["lanemarking"]
+    lut[Code.ROAD_WORK] = synthia_ids["road-work"]
+    return lut
+
+
+def cityscapes_palette() -> np.ndarray:
+    """Palette of GTA5 label PNGs: index = Cityscapes label ID, colour = its official colour."""
+    palette = np.zeros((256, 3), dtype=np.uint8)
+    for label in CITYSCAPES_LABELS:
+        if label.id >= 0:
+            palette[label.id] = label.color
+    return palette[: max(label.id for label in CITYSCAPES_LABELS) + 1]
+
+
+# --------------------------------------------------------------------------------------------------------------
+# Geometry: a pinhole camera at the origin, x to the right, y up (metres above the ground), z forward.
+
+Point = tuple[float, float]
+
+
+@dataclass(frozen=True)
+class Billboard:
+    """An upright plane facing the camera at one depth: local metres (right, up) -> pixels, for thin objects."""
+
+    u: float
+    v: float
+    scale: float
+
+    def points(self, local: Iterable[tuple[float, float]]) -> list[Point]:
+        return [(self.u + x * self.scale, self.v - y * self.scale) for x, y in local]
+
+    def box(self, x0: float, y0: float, x1: float, y1: float) -> list[Point]:
+        return [
+            (self.u + x0 * self.scale, self.v - y1 * self.scale),
+            (self.u + x1 * self.scale, self.v - y0 * self.scale),
+        ]
+
+    def width(self, metres: float) -> int:
+        """Line width in pixels, at least one so thin structures never vanish from labels."""
+        return max(1, round(metres * self.scale))
+
+
+@dataclass(frozen=True)
+class Camera:
+    focal: float  # pixels
+    centre_x: float  # column of the vanishing point
+    horizon: float  # row of the horizon
+    height: float  # metres above the ground
+
+    def project(self, x: float, y: float, z: float) -> Point:
+        return self.centre_x + self.focal * x / z, self.horizon + self.focal * (self.height - y) / z
+
+    def ground_quad(self, x0: float, x1: float, z0: float, z1: float) -> list[Point]:
+        return [self.project(x, 0.0, z) for x, z in ((x0, z0), (x1, z0), (x1, z1), (x0, z1))]
+
+    def side_quad(self, x: float, y0: float, y1: float, z0: float, z1: float) -> list[Point]:
+        """A vertical plane running along the street (facade, fence, vehicle flank)."""
+        return [self.project(x, y, z) for y, z in ((y0, z0), (y1, z0), (y1, z1), (y0, z1))]
+
+    def top_quad(self, x0: float, x1: float, y: float, z0: float, z1: float) -> list[Point]:
+        return [self.project(x, y, z) for x, z in ((x0, z0), (x1, z0), (x1, z1), (x0, z1))]
+
+    def front_quad(self, x0: float, x1: float, y0: float, y1: float, z: float) -> list[Point]:
+        return [self.project(x, y, z) for x, y in ((x0, y0), (x1, y0), (x1, y1), (x0, y1))]
+
+    def billboard(self, x: float, z: float) -> Billboard:
+        u, v = self.project(x, 0.0, z)
+        return Billboard(u, v, self.focal / z)
+
+
+# --------------------------------------------------------------------------------------------------------------
+# Drawing: labels, instances and colours are painted together, far to near (painter's algorithm).
+
+Colour = np.ndarray  # float RGB in 0..255
+
+
+def _rgb(colour: Colour) -> tuple[int, int, int]:
+    r, g, b = np.clip(np.rint(colour), 0, 255).astype(int)
+    return int(r), int(g), int(b)
+
+
+class Canvas:
+    """One scene being drawn: scene codes, instance numbers and flat colours, always in step."""
+
+    def __init__(self, size: tuple[int, int]) -> None:
+        self.label = Image.new("L", size, int(Code.UNLABELED))
+        self.instance = Image.new("I", size, 0)
+        self.rgb = Image.new("RGB", size)
+        self.shadow = Image.new("L", size, 0)
+        self._label = ImageDraw.Draw(self.label)
+        self._instance = ImageDraw.Draw(self.instance)
+        self._rgb = ImageDraw.Draw(self.rgb)
+        self._shadow = ImageDraw.Draw(self.shadow)
+        self.instance_codes: list[Code] = []  # instance number n (1-based) has code instance_codes[n - 1]
+
+    def new_instance(self, code: Code) -> int:
+        self.instance_codes.append(code)
+        return len(self.instance_codes)
+
+    def polygon(self, points: Sequence[Point], code: Code, colour: Colour, instance: int = 0) -> None:
+        self._label.polygon(points, fill=int(code))
+        self._instance.polygon(points, fill=instance)
+        self._rgb.polygon(points, fill=_rgb(colour))
+
+    def ellipse(self, box: Sequence[Point], code: Code, colour: Colour, instance: int = 0) -> None:
+        self._label.ellipse(box, fill=int(code))
+        self._instance.ellipse(box, fill=instance)
+        self._rgb.ellipse(box, fill=_rgb(colour))
+
+    def line(self, points: Sequence[Point], code: Code, colour: Colour, width: int, instance: int = 0) -> None:
+        self._label.line(points, fill=int(code), width=width)
+        self._instance.line(points, fill=instance, width=width)
+        self._rgb.line(points, fill=_rgb(colour), width=width)
+
+    def ring(self, box: Sequence[Point], code: Code, colour: Colour, width: int, instance: int = 0) -> None:
+        self._label.ellipse(box, outline=int(code), width=width)
+        self._instance.ellipse(box, outline=instance, width=width)
+        self._rgb.ellipse(box, outline=_rgb(colour), width=width)
+
+    def paint(self, points: Sequence[Point], colour: Colour) -> None:
+        """Surface detail (windows, lamps) that changes appearance but not the label underneath."""
+        self._rgb.polygon(points, fill=_rgb(colour))
+
+    def paint_ellipse(self, box: Sequence[Point], colour: Colour) -> None:
+        self._rgb.ellipse(box, fill=_rgb(colour))
+
+    def cast_shadow(self, points: Sequence[Point]) -> None:
+        """Mark ground that a facade shades; render() darkens it."""
+        self._shadow.polygon(points, fill=255)
+
+
+def draw_box(
+    canvas: Canvas,
+    cam: Camera,
+    x0: float,
+    x1: float,
+    y0: float,
+    y1: float,
+    z0: float,
+    z1: float,
+    code: Code,
+    colour: Colour,
+    instance: int = 0,
+) -> None:
+    """An axis-aligned box seen from behind: the flank facing the camera, the top if below eye level, the back."""
+    if x1 < 0:
+        canvas.polygon(cam.side_quad(x1, y0, y1, z0, z1), code, colour * 0.78, instance)
+    elif x0 > 0:
+        canvas.polygon(cam.side_quad(x0, y0, y1, z0, z1), code, colour * 0.78, instance)
+    if y1 < cam.height:
+        canvas.polygon(cam.top_quad(x0, x1, y1, z0, z1), code, colour * 1.12, instance)
+    canvas.polygon(cam.front_quad(x0, x1, y0, y1, z0), code, colour, instance)
+
+
+def visible_flank_x(x0: float, x1: float) -> float | None:
+    """x of the vehicle side the camera sees, or None when it is straight ahead."""
+    return x1 if x1 < 0 else x0 if x0 > 0 else None
+
+
+# --------------------------------------------------------------------------------------------------------------
+# Domain styles: what each domain's streets contain and how they look.
+
+
+@dataclass(frozen=True)
+class SceneStyle:
+    """Camera rig and content statistics of a domain; counts are Poisson means per image."""
+
+    camera_height: tuple[float, float]
+    focal: tuple[float, float]  # × image width
+    horizon: tuple[float, float]  # × image height
+    cars: float
+    trucks: float
+    buses: float
+    persons: float
+    riders: float
+    parked_two_wheelers: float
+    trees: float
+    poles: float
+    clutter: float
+    terrain: float  # probability that a setback between sidewalk and facade is grass
+    fence: float  # probabilities per image
+    wall: float
+    train: float
+    parking: float
+    guard_rail: float
+    road_work: float
+    open_side: float  # probability that a side of the street is a park instead of facades
+    ego_vehicle: bool
+    # Rare kinds forced into image i by rotation (i % len), so every class occurs in any set of >= len images.
+    forced: tuple[frozenset[str], ...]
+
+
+@dataclass(frozen=True)
+class Look:
+    """How a domain renders pixels: the appearance half of the domain shift."""
+
+    saturation: float  # gain on each class colour's distance from its grey value
+    tint: tuple[float, float, float]  # RGB offset of every class colour
+    class_shift: tuple[tuple[Code, tuple[float, float, float]], ...]  # extra per-class RGB offsets
+    colour_jitter: float  # per-object colour noise (std, 0..255)
+    brightness: tuple[float, float]
+    contrast: tuple[float, float]
+    gamma: tuple[float, float]
+    noise: float  # per-pixel sensor noise (std, 0..255)
+    blotches: float  # low-frequency multiplicative noise: dirt, uneven light
+    blur: float  # Gaussian blur sigma in pixels (optics); 0 keeps rendered edges hard
+    haze: float  # blend towards the sky colour near the horizon
+    sun_shadows: float  # probability of a hard building shadow across the street
+    facade_stripes: float  # amplitude of vertical stripes on buildings
+    fence_mesh: int  # period in pixels of the fence lattice
+    window_rows: float  # storey height in metres; window grids differ between renderers
+
+
+@dataclass(frozen=True)
+class Domain:
+    name: str
+    scene: SceneStyle
+    look: Look
+
+
+# Appearance colours shared by all domains before each domain's colour transform (not the label colours).
+BASE_COLOURS: dict[Code, tuple[float, float, float]] = {
+    Code.UNLABELED: (40, 40, 40),
+    Code.EGO_VEHICLE: (28, 30, 36),
+    Code.STATIC: (96, 90, 84),
+    Code.ROAD: (92, 88, 96),
+    Code.SIDEWALK: (150, 138, 134),
+    Code.PARKING: (118, 108, 112),
+    Code.RAIL_TRACK: (104, 92, 80),
+    Code.BUILDING: (124, 114, 104),
+    Code.WALL: (132, 124, 112),
+    Code.FENCE: (120, 114, 102),
+    Code.GUARD_RAIL: (158, 158, 164),
+    Code.POLE: (112, 112, 118),
+    Code.TRAFFIC_LIGHT: (44, 44, 40),
+    Code.TRAFFIC_SIGN: (206, 196, 72),
+    Code.VEGETATION: (72, 108, 46),
+    Code.TERRAIN: (122, 138, 72),
+    Code.SKY: (138, 176, 222),
+    Code.PERSON: (84, 66, 76),
+    Code.RIDER: (88, 64, 72),
+    Code.CAR: (60, 70, 120),
+    Code.TRUCK: (150, 150, 156),
+    Code.BUS: (176, 74, 52),
+    Code.TRAIN: (196, 188, 170),
+    Code.MOTORCYCLE: (52, 52, 62),
+    Code.BICYCLE: (96, 40, 44),
+    Code.LANE_MARKING: (214, 214, 206),
+    Code.ROAD_WORK: (176, 110, 52),
+}
+# Shared paints and clothes: vehicles and people are told apart by shape and context, not colour.
+VEHICLE_PAINTS = np.array(
+    [
+        (190, 190, 196),
+        (232, 232, 228),
+        (34, 36, 42),
+        (60, 70, 120),
+        (150, 40, 38),
+        (52, 84, 60),
+        (206, 176, 70),
+        (176, 74, 52),
+    ],
+    dtype=np.float64,
+)
+CLOTHES = np.array(
+    [(38, 40, 52), (84, 66, 76), (150, 40, 46), (60, 80, 130), (190, 186, 176), (96, 90, 60), (30, 30, 30)],
+    dtype=np.float64,
+)
+SKIN = np.array((198, 156, 128), dtype=np.float64)
+TYRE = np.array((26, 26, 28), dtype=np.float64)
+GLASS = np.array((44, 58, 74), dtype=np.float64)
+TRUNK = np.array((86, 66, 48), dtype=np.float64)
+
+_SOURCE_FORCED = (
+    frozenset({"train"}),
+    frozenset({"truck", "motorcyclist"}),
+    frozenset({"bus", "cyclist"}),
+    frozenset({"wall", "fence", "terrain"}),
+)
+
+GTA5 = Domain(
+    "gta5",
+    SceneStyle(
+        camera_height=(1.3, 1.9),
+        focal=(0.6, 0.9),
+        horizon=(0.4, 0.52),
+        cars=7.0,
+        trucks=0.8,
+        buses=0.4,
+        persons=2.0,
+        riders=0.4,
+        parked_two_wheelers=0.3,
+        trees=3.0,
+        poles=5.0,
+        clutter=1.0,
+        terrain=0.4,
+        fence=0.4,
+        wall=0.35,
+        train=0.05,
+        parking=0.2,
+        guard_rail=0.15,
+        road_work=0.0,
+        open_side=0.2,
+        ego_vehicle=False,
+        forced=_SOURCE_FORCED,
+    ),
+    Look(
+        saturation=1.15,
+        tint=(5, 2, -5),
+        class_shift=((Code.ROAD, (-4, -4, -2)), (Code.VEGETATION, (0, 8, -6))),
+        colour_jitter=14,
+        brightness=(0.95, 1.08),
+        contrast=(1.0, 1.15),
+        gamma=(0.9, 1.0),
+        noise=1.5,
+        blotches=0.03,
+        blur=0.0,
+        haze=0.3,
+        sun_shadows=0.7,
+        facade_stripes=0.0,
+        fence_mesh=4,
+        window_rows=3.2,
+    ),
+)
+SYNTHIA = Domain(
+    "synthia",
+    SceneStyle(
+        camera_height=(1.5, 7.0),
+        focal=(0.6, 0.9),
+        horizon=(0.28, 0.5),
+        cars=3.0,
+        trucks=0.0,
+        buses=0.4,
+        persons=9.0,
+        riders=0.8,
+        parked_two_wheelers=0.6,
+        trees=3.0,
+        poles=6.0,
+        clutter=1.0,
+        terrain=0.0,
+        fence=0.4,
+        wall=0.4,
+        train=0.0,
+        parking=0.3,
+        guard_rail=0.0,
+        road_work=0.4,
+        open_side=0.1,
+        ego_vehicle=False,
+        forced=(frozenset({"bus"}), frozenset({"motorcyclist"}), frozenset({"cyclist"}), frozenset({"wall", "fence"})),
+    ),
+    Look(
+        saturation=1.08,
+        tint=(-2, 0, 6),
+        class_shift=((Code.SIDEWALK, (8, 4, 8)),),
+        colour_jitter=12,
+        brightness=(0.98, 1.12),
+        contrast=(1.0, 1.12),
+        gamma=(0.9, 1.0),
+        noise=0.5,
+        blotches=0.0,
+        blur=0.0,
+        haze=0.05,
+        sun_shadows=0.3,
+        facade_stripes=0.0,
+        fence_mesh=3,
+        window_rows=2.8,
+    ),
+)
+CITYSCAPES = Domain(
+    "cityscapes",
+    SceneStyle(
+        camera_height=(1.15, 1.3),
+        focal=(0.95, 1.05),
+        horizon=(0.40, 0.46),
+        cars=4.0,
+        trucks=0.3,
+        buses=0.2,
+        persons=6.0,
+        riders=1.0,
+        parked_two_wheelers=1.0,
+        trees=6.0,
+        poles=6.0,
+        clutter=1.5,
+        terrain=0.6,
+        fence=0.5,
+        wall=0.4,
+        train=0.05,
+        parking=0.4,
+        guard_rail=0.15,
+        road_work=0.0,
+        open_side=0.25,
+        ego_vehicle=True,
+        forced=_SOURCE_FORCED,
+    ),
+    Look(
+        saturation=0.95,
+        tint=(-4, 0, 4),
+        class_shift=(
+            (Code.ROAD, (8, 6, 4)),
+            (Code.SIDEWALK, (-6, -4, -4)),
+            (Code.VEGETATION, (-8, -6, -2)),
+            (Code.SKY, (8, 6, -2)),
+        ),
+        colour_jitter=10,
+        brightness=(0.88, 1.02),
+        contrast=(0.92, 1.05),
+        gamma=(1.0, 1.1),
+        noise=2.5,
+        blotches=0.04,
+        blur=0.4,
+        haze=0.15,
+        sun_shadows=0.1,
+        facade_stripes=0.07,
+        fence_mesh=5,
+        window_rows=3.6,
+    ),
+)
+DOMAINS = {d.name: d for d in (GTA5, SYNTHIA, CITYSCAPES)}
+# Stream IDs for the per-image generators; fixed forever so a seed always reproduces the same files.
+_STREAM = {"gta5": 0, "synthia": 1, "cityscapes_train": 2, "cityscapes_val": 3}
+
+
+def domain_palette(look: Look) -> dict[Code, Colour]:
+    """The domain's class colours: one consistent transform of BASE_COLOURS plus a few per-class offsets."""
+    shifts = dict(look.class_shift)
+    palette = {}
+    for code, base in BASE_COLOURS.items():
+        colour = np.array(base, dtype=np.float64)
+        grey = colour.mean()
+        colour = grey + (colour - grey) * look.saturation + np.array(look.tint) + np.array(shifts.get(code, (0, 0, 0)))
+        palette[code] = np.clip(colour, 0, 255)
+    return palette
+
+
+# --------------------------------------------------------------------------------------------------------------
+# The street and its objects.
+
+
+@dataclass(frozen=True)
+class Street:
+    """Lateral layout in metres (negative = left of the camera) and how far the street runs."""
+
+    lanes: int
+    lane_width: float
+    road_left: float
+    road_right: float
+    sidewalk_left: float  # outer edges
+    sidewalk_right: float
+    facade_left: float
+    facade_right: float
+    far_z: float
+    open_left: bool
+    open_right: bool
+
+    def lane_centre(self, lane: int) -> float:
+        return self.road_left + (lane + 0.5) * self.lane_width
+
+
+def sample_street(rng: np.random.Generator, scene: SceneStyle) -> Street:
+    lanes = int(rng.integers(2, 5))
+    lane_width = rng.uniform(2.9, 3.6)
+    road_left = -(int(rng.integers(0, lanes)) + rng.uniform(0.35, 0.65)) * lane_width
+    road_right = road_left + lanes * lane_width
+    sidewalk_left = road_left - rng.uniform(2.0, 4.5)
+    sidewalk_right = road_right + rng.uniform(2.0, 4.5)
+    setback = rng.uniform(1.5, 5.0, size=2) * (rng.random(2) < 0.6)
+    return Street(
+        lanes,
+        lane_width,
+        road_left,
+        road_right,
+        sidewalk_left,
+        sidewalk_right,
+        sidewalk_left - setback[0],
+        sidewalk_right + setback[1],
+        rng.uniform(50, 110),
+        bool(rng.random() < scene.open_side),
+        bool(rng.random() < scene.open_side),
+    )
+
+
+class Scene:
+    """Draws one street scene; depth-sorted objects are queued and drawn far to near at the end."""
+
+    def __init__(
+        self,
+        canvas: Canvas,
+        cam: Camera,
+        street: Street,
+        domain: Domain,
+        rng: np.random.Generator,
+        forced: frozenset[str],
+    ) -> None:
+        self.canvas, self.cam, self.street, self.rng = canvas, cam, street, rng
+        self.style, self.look, self.forced = domain.scene, domain.look, forced
+        self.palette = domain_palette(domain.look)
+        self.queue: list[tuple[float, Callable[[], None]]] = []
+        self.lane_use: list[tuple[int, float, float]] = []  # (lane, z0, z1) taken by vehicles
+
+    def colour(self, code: Code) -> Colour:
+        """The domain colour of a class with per-object jitter."""
+        return self.palette[code] + self.rng.normal(0, self.look.colour_jitter, 3)
+
+    def paint_colour(self, paints: np.ndarray) -> Colour:
+        """A shared paint/clothes colour, moved by the domain's transform like every class colour."""
+        base = paints[self.rng.integers(len(paints))]
+        grey = base.mean()
+        colour = grey + (base - grey) * self.look.saturation + np.array(self.look.tint)
+        return colour + self.rng.normal(0, self.look.colour_jitter, 3)
+
+    def defer(self, depth: float, draw: Callable[..., None], *args: object) -> None:
+        """Queue an object; queued objects are drawn far to near so nearer ones occlude."""
+        self.queue.append((depth, partial(draw, *args)))
+
+    def count(self, mean: float, kind: str) -> int:
+        return max(int(self.rng.poisson(mean)), int(kind in self.forced))
+
+    def happens(self, probability: float, kind: str) -> bool:
+        return kind in self.forced or bool(self.rng.random() < probability)
+
+    def draw(self) -> None:
+        self.draw_sky_and_ground()
+        self.draw_far_end()
+        for side in (-1, 1):
+            self.draw_side(side)
+        self.draw_long_structures()
+        self.place_vehicles()
+        self.place_two_wheelers()
+        self.place_people()
+        self.place_street_furniture()
+        for _, draw in sorted(self.queue, key=lambda item: -item[0]):
+            draw()
+        if self.style.ego_vehicle:
+            self.draw_ego_vehicle()
+
+    # -- ground -------------------------------------------------------------------------------------------------
+
+    def draw_sky_and_ground(self) -> None:
+        c, cam, s = self.canvas, self.cam, self.street
+        width, height = c.label.size
+        c.polygon([(0, 0), (width, 0), (width, height), (0, height)], Code.SKY, self.palette[Code.SKY])
+        ground = Code.TERRAIN if self.style.terrain > 0 else Code.SIDEWALK
+        c.polygon([(0, cam.horizon), (width, cam.horizon), (width, height), (0, height)], ground, self.colour(ground))
+        for side, outer, kerb in ((-1, s.facade_left, s.sidewalk_left), (1, s.facade_right, s.sidewalk_right)):
+            self.draw_setback(side, outer, kerb)
+        c.polygon(
+            cam.ground_quad(s.sidewalk_left, s.road_left, 0.5, s.far_z), Code.SIDEWALK, self.colour(Code.SIDEWALK)
+        )
+        c.polygon(
+            cam.ground_quad(s.road_right, s.sidewalk_right, 0.5, s.far_z), Code.SIDEWALK, self.colour(Code.SIDEWALK)
+        )
+        c.polygon(cam.ground_quad(s.road_left, s.road_right, 0.5, s.far_z), Code.ROAD, self.colour(Code.ROAD))
+        if self.happens(self.style.parking, "parking"):
+            z0 = self.rng.uniform(4, 30)
+            x = s.road_left if self.rng.random() < 0.5 else s.road_right - 2.3
+            c.polygon(
+                cam.ground_quad(x, x + 2.3, z0, z0 + self.rng.uniform(8, 25)), Code.PARKING, self.colour(Code.PARKING)
+            )
+        for _ in range(self.count(self.style.road_work, "road work")):
+            x, z0 = self.rng.uniform(s.road_left, s.road_right - 2), self.rng.uniform(6, 40)
+            c.polygon(
+                cam.ground_quad(x, x + self.rng.uniform(1, 3), z0, z0 + self.rng.uniform(2, 6)),
+                Code.ROAD_WORK,
+                self.colour(Code.ROAD_WORK),
+            )
+        self.draw_lane_markings()
+        if self.rng.random() < self.look.sun_shadows:
+            # A hard shadow cast by one row of facades across part of the street (sunny renderers).
+            side_x = s.facade_left if self.rng.random() < 0.5 else s.facade_right
+            reach = self.rng.uniform(0.3, 0.8) * (s.facade_right - s.facade_left)
+            inner = side_x + reach if side_x < 0 else side_x - reach
+            c.cast_shadow(cam.ground_quad(min(side_x, inner), max(side_x, inner), 0.5, s.far_z))
+
+    def draw_setback(self, side: int, outer: float, kerb: float) -> None:
+        """The strip between sidewalk and facade: grass, or paving when there is no setback."""
+        if abs(outer - kerb) < 0.1 and not self.street_side_open(side):
+            return
+        lo, hi = sorted((outer if not self.street_side_open(side) else side * 200.0, kerb))
+        code = Code.TERRAIN if self.happens(self.style.terrain, "terrain") else Code.SIDEWALK
+        self.canvas.polygon(self.cam.ground_quad(lo, hi, 0.5, self.street.far_z), code, self.colour(code))
+
+    def street_side_open(self, side: int) -> bool:
+        return self.street.open_left if side < 0 else self.street.open_right
+
+    def draw_lane_markings(self) -> None:
+        s, cam = self.street, self.cam
+        colour = self.palette[Code.LANE_MARKING]
+        offset = self.rng.uniform(0, 9)
+        for lane in range(1, s.lanes):
+            x = s.road_left + lane * s.lane_width
+            for z0 in np.arange(1.0 + offset, s.far_z, 9.0):
+                self.canvas.polygon(cam.ground_quad(x - 0.08, x + 0.08, z0, z0 + 3.0), Code.LANE_MARKING, colour)
+        for x in (s.road_left + 0.2, s.road_right - 0.35):
+            self.canvas.polygon(cam.ground_quad(x, x + 0.15, 0.5, s.far_z), Code.LANE_MARKING, colour)
+        if self.rng.random() < 0.3:  # zebra crossing
+            z0 = self.rng.uniform(8, 30)
+            for x in np.arange(s.road_left + 0.3, s.road_right - 0.3, 1.0):
+                self.canvas.polygon(cam.ground_quad(x, x + 0.5, z0, z0 + 3.0), Code.LANE_MARKING, colour)
+
+    # -- buildings and long structures --------------------------------------------------------------------------
+
+    def draw_far_end(self) -> None:
+        """Buildings closing the street; between them and the facades the sky shows."""
+        s, z = self.street, self.street.far_z
+        x = s.facade_left - 30
+        while x < s.facade_right + 30:
+            width = self.rng.uniform(8, 25)
+            top = self.rng.uniform(6, 30)
+            colour = self.colour(Code.BUILDING)
+            if self.rng.random() < 0.25:
+                self.draw_tree_line(x, x + width, z, top * 0.5)
+            else:
+                self.canvas.polygon(self.cam.front_quad(x, x + width, 0, top, z), Code.BUILDING, colour)
+            x += width
+
+    def draw_tree_line(self, x0: float, x1: float, z: float, top: float) -> None:
+        xs = np.linspace(x0, x1, 9)
+        tops = top * self.rng.uniform(0.6, 1.2, size=9)
+        outline = [self.cam.project(x0, 0, z)] + [self.cam.project(x, y, z) for x, y in zip(xs, tops, strict=True)]
+        self.canvas.polygon(outline + [self.cam.project(x1, 0, z)], Code.VEGETATION, self.colour(Code.VEGETATION))
+
+    def draw_side(self, side: int) -> None:
+        s = self.street
+        x = s.facade_left if side < 0 else s.facade_right
+        if self.street_side_open(side):
+            for _ in range(3):
+                z = self.rng.uniform(15, s.far_z)
+                self.draw_tree_line(x - 30 if side < 0 else x, x if side < 0 else x + 30, z, self.rng.uniform(5, 12))
+            return
+        z = 1.0
+        while z < s.far_z:
+            z1 = min(z + self.rng.uniform(8, 25), s.far_z)
+            self.draw_facade(x, z, z1, self.rng.uniform(7, 28))
+            z = z1
+
+    def draw_facade(self, x: float, z0: float, z1: float, height: float) -> None:
+        cam = self.cam
+        self.canvas.polygon(cam.side_quad(x, 0, height, z0, z1), Code.BUILDING, self.colour(Code.BUILDING))
+        glass = GLASS * self.rng.uniform(0.7, 1.3)
+        storey = self.look.window_rows
+        for y in np.arange(storey * 0.7, height - 1.2, storey):
+            for z in np.arange(z0 + 0.8, z1 - 1.4, 2.6):
+                if cam.focal * abs(x) / z**2 < 0.5:  # a window narrower than half a pixel: skip the polygon
+                    break
+                self.canvas.paint(cam.side_quad(x, y, y + storey * 0.45, z, z + 1.2), glass)
+
+    def draw_long_structures(self) -> None:
+        """Walls, fences and guard rails along the street; they stand behind everything on the sidewalk."""
+        s, cam = self.street, self.cam
+        sides = [(-1, s.sidewalk_left), (1, s.sidewalk_right)]
+        self.rng.shuffle(sides)
+        if self.happens(self.style.wall, "wall"):
+            side, x = sides[0]
+            z0, height = self.rng.uniform(3, 20), self.rng.uniform(1.2, 3.0)
+            z1 = z0 + self.rng.uniform(8, 30)
+            colour = self.colour(Code.WALL)
+            self.canvas.polygon(cam.side_quad(x, 0, height, z0, z1), Code.WALL, colour)
+            if height < cam.height:
+                self.canvas.polygon(cam.top_quad(x, x + side * 0.3, height, z0, z1), Code.WALL, colour * 1.1)
+        if self.happens(self.style.fence, "fence"):
+            side, x = sides[1]
+            z0 = self.rng.uniform(3, 20)
+            self.canvas.polygon(
+                cam.side_quad(x, 0, self.rng.uniform(1.0, 2.0), z0, z0 + self.rng.uniform(8, 30)),
+                Code.FENCE,
+                self.colour(Code.FENCE),
+            )
+        if self.rng.random() < self.style.guard_rail:
+            x = s.road_left if self.rng.random() < 0.5 else s.road_right
+            z0 = self.rng.uniform(3, 15)
+            self.canvas.polygon(
+                cam.side_quad(x, 0.35, 0.8, z0, z0 + self.rng.uniform(10, 40)),
+                Code.GUARD_RAIL,
+                self.colour(Code.GUARD_RAIL),
+            )
+
+    # -- vehicles -----------------------------------------------------------------------------------------------
+
+    def free_lane_slot(self, length: float, z_range: tuple[float, float], lanes: Sequence[int]) -> tuple[int, float]:
+        """A lane and a depth where a vehicle of this length overlaps no other; tries a few random places."""
+        lane, z = int(self.rng.choice(lanes)), self.rng.uniform(*z_range)
+        for _ in range(8):
+            if all(other != lane or z + length + 1 < z0 or z > z1 + 1 for other, z0, z1 in self.lane_use):
+                break
+            lane, z = int(self.rng.choice(lanes)), self.rng.uniform(*z_range)
+        self.lane_use.append((lane, z, z + length))
+        return lane, z
+
+    def place_vehicles(self) -> None:
+        s, lanes = self.street, list(range(self.street.lanes))
+        near = (9.0, 22.0)  # forced rare vehicles stand close so they are never hidden
+        if self.happens(self.style.train, "train"):
+            lane = lanes[0] if self.rng.random() < 0.5 else lanes[-1]
+            lane, z = self.free_lane_slot(35.0, near if "train" in self.forced else (8, 40), [lane])
+            self.draw_rail_track(s.lane_centre(lane), z)
+            self.defer(z, self.draw_train, s.lane_centre(lane), z)
+        for kind, mean, length, draw in (
+            ("truck", self.style.trucks, 7.6, self.draw_truck),
+            ("bus", self.style.buses, 12.0, self.draw_bus),
+        ):
+            for i in range(self.count(mean, kind)):
+                z_range = near if kind in self.forced and i == 0 else (8, s.far_z * 0.8)
+                lane, z = self.free_lane_slot(length, z_range, lanes)
+                x = s.lane_centre(lane) + self.rng.normal(0, 0.15)
+                self.defer(z, draw, x, z)
+        for _ in range(self.count(self.style.cars, "car")):
+            lane, z = self.free_lane_slot(4.4, (5, s.far_z * 0.85), lanes)
+            x = s.lane_centre(lane) + self.rng.normal(0, 0.2)
+            self.defer(z, self.draw_car, x, z)
+
+    def draw_rail_track(self, x: float, z0: float) -> None:
+        cam, c = self.cam, self.canvas
+        c.polygon(
+            cam.ground_quad(x - 1.4, x + 1.4, z0 - 6, self.street.far_z), Code.RAIL_TRACK, self.colour(Code.RAIL_TRACK)
+        )
+        for rail in (x - 0.75, x + 0.7):
+            c.paint(cam.ground_quad(rail, rail + 0.07, z0 - 6, self.street.far_z), self.palette[Code.GUARD_RAIL])
+
+    def draw_wheels(self, x0: float, x1: float, z: float, radius: float, code: Code, instance: int) -> None:
+        for wx in (x0 + 0.05, x1 - 0.35):
+            draw_box(self.canvas, self.cam, wx, wx + 0.3, 0, 2 * radius, z, z + 0.5, code, TYRE, instance)
+
+    def draw_car(self, x: float, z: float) -> None:
+        c, cam = self.canvas, self.cam
+        instance = c.new_instance(Code.CAR)
+        colour = self.paint_colour(VEHICLE_PAINTS)
+        x0, x1 = x - 0.9, x + 0.9
+        self.draw_wheels(x0, x1, z + 0.4, 0.32, Code.CAR, instance)
+        draw_box(c, cam, x0, x1, 0.3, 1.0, z, z + 4.3, Code.CAR, colour, instance)
+        draw_box(c, cam, x0 + 0.15, x1 - 0.15, 1.0, 1.45, z + 1.0, z + 3.2, Code.CAR, colour, instance)
+        c.paint(cam.front_quad(x0 + 0.3, x1 - 0.3, 1.05, 1.4, z + 1.0), GLASS)
+        for lx in (x0 + 0.05, x1 - 0.35):
+            c.paint(cam.front_quad(lx, lx + 0.3, 0.75, 0.9, z), np.array((190.0, 30, 30)))
+
+    def draw_truck(self, x: float, z: float) -> None:
+        c, cam = self.canvas, self.cam
+        instance = c.new_instance(Code.TRUCK)
+        x0, x1 = x - 1.2, x + 1.2
+        draw_box(
+            c,
+            cam,
+            x0 + 0.05,
+            x1 - 0.05,
+            0.45,
+            2.9,
+            z + 5.6,
+            z + 7.6,
+            Code.TRUCK,
+            self.paint_colour(VEHICLE_PAINTS),
+            instance,
+        )
+        self.draw_wheels(x0, x1, z + 0.8, 0.5, Code.TRUCK, instance)
+        cargo = self.paint_colour(VEHICLE_PAINTS)
+        draw_box(c, cam, x0, x1, 1.0, 3.4, z, z + 5.5, Code.TRUCK, cargo, instance)
+        c.paint(cam.front_quad(x - 0.04, x + 0.04, 1.1, 3.3, z), cargo * 0.6)
+        c.paint(cam.front_quad(x0, x1, 0.8, 1.0, z), TYRE)
+
+    def draw_bus(self, x: float, z: float) -> None:
+        c, cam = self.canvas, self.cam
+        instance = c.new_instance(Code.BUS)
+        x0, x1 = x - 1.25, x + 1.25
+        self.draw_wheels(x0, x1, z + 1.5, 0.5, Code.BUS, instance)
+        draw_box(c, cam, x0, x1, 0.3, 3.1, z, z + 12.0, Code.BUS, self.paint_colour(VEHICLE_PAINTS), instance)
+        flank = visible_flank_x(x0, x1)
+        if flank is not None:
+            c.paint(cam.side_quad(flank, 1.4, 2.5, z + 0.8, z + 11.4), GLASS)
+        c.paint(cam.front_quad(x0 + 0.2, x1 - 0.2, 1.6, 2.7, z), GLASS)
+
+    def draw_train(self, x: float, z: float) -> None:
+        c, cam = self.canvas, self.cam
+        instance = c.new_instance(Code.TRAIN)
+        x0, x1 = x - 1.3, x + 1.3
+        draw_box(c, cam, x0, x1, 0.4, 3.5, z, z + 35.0, Code.TRAIN, self.colour(Code.TRAIN), instance)
+        flank = visible_flank_x(x0, x1)
+        if flank is not None:
+            for start in np.arange(z + 1.0, z + 34.0, 2.2):
+                c.paint(cam.side_quad(flank, 1.5, 2.6, start, start + 1.6), GLASS)
+        c.paint(cam.front_quad(x0 + 0.3, x1 - 0.3, 1.7, 2.8, z), GLASS)
+        c.line(
+            [cam.project(x, 3.5, z + 8), cam.project(x + 0.4, 4.3, z + 9)],
+            Code.TRAIN,
+            self.palette[Code.POLE],
+            1,
+            instance,
+        )
+
+    # -- two-wheelers and people ----------------------------------------------------------------------------------
+
+    def place_two_wheelers(self) -> None:
+        s = self.street
+        kinds = ("motorcyclist", "cyclist")
+        for i in range(self.count(self.style.riders, "rider") + sum(k in self.forced for k in kinds)):
+            forced = [k for k in kinds if k in self.forced]
+            kind = forced[i] if i < len(forced) else kinds[int(self.rng.integers(2))]
+            z = self.rng.uniform(7, 16) if i < len(forced) else self.rng.uniform(5, 45)
+            x = s.road_left + 0.5 if self.rng.random() < 0.5 else s.road_right - 0.5
+            side_view = i >= len(forced) and self.rng.random() < 0.3
+            if side_view:
+                x = self.rng.uniform(s.road_left + 1, s.road_right - 1)
+            self.defer(z, self.draw_rider, x, z, kind == "motorcyclist", side_view)
+        for _ in range(self.count(self.style.parked_two_wheelers, "parked")):
+            side = -1 if self.rng.random() < 0.5 else 1
+            kerb = s.road_left if side < 0 else s.road_right
+            x = kerb + side * self.rng.uniform(0.6, 1.5)
+            z = self.rng.uniform(5, 30)
+            motor = bool(self.rng.random() < 0.4)
+            self.defer(z, self.draw_parked, x, z, motor)
+
+    def draw_parked(self, x: float, z: float, motor: bool) -> None:
+        code = Code.MOTORCYCLE if motor else Code.BICYCLE
+        board = self.cam.billboard(x, z)
+        direction = 1 if self.rng.random() < 0.5 else -1
+        self.draw_two_wheeler_side(board, direction, code, self.canvas.new_instance(code))
+
+    def draw_two_wheeler_side(self, board: Billboard, direction: int, code: Code, instance: int) -> None:
+        c, d = self.canvas, direction
+        colour = self.colour(code)
+        if code == Code.MOTORCYCLE:
+            for wx in (-0.7, 0.7):
+                c.ellipse(board.box(wx - 0.32, 0, wx + 0.32, 0.64), code, TYRE, instance)
+            c.polygon(
+                board.points([(-0.6 * d, 0.4), (0.5 * d, 0.4), (0.65 * d, 0.85), (0.2 * d, 0.95), (-0.55 * d, 0.88)]),
+                code,
+                colour,
+                instance,
+            )
+            return
+        for wx in (-0.55, 0.55):
+            c.ring(board.box(wx - 0.34, 0, wx + 0.34, 0.68), code, colour, board.width(0.06), instance)
+        frame = [
+            (-0.55 * d, 0.34),
+            (-0.15 * d, 0.85),
+            (0.0, 0.3),
+            (-0.55 * d, 0.34),
+            (0.0, 0.3),
+            (0.45 * d, 0.85),
+            (0.55 * d, 0.34),
+            (0.45 * d, 0.85),
+            (0.35 * d, 1.0),
+            (-0.15 * d, 0.85),
+        ]
+        c.line(board.points(frame), code, colour, board.width(0.05), instance)
+
+    def draw_rider(self, x: float, z: float, motor: bool, side_view: bool) -> None:
+        c = self.canvas
+        board = self.cam.billboard(x, z)
+        code = Code.MOTORCYCLE if motor else Code.BICYCLE
+        vehicle = c.new_instance(code)
+        rider = c.new_instance(Code.RIDER)
+        clothes, skin = self.paint_colour(CLOTHES), SKIN + self.rng.normal(0, 12, 3)
+        if side_view:
+            d = 1 if self.rng.random() < 0.5 else -1
+            self.draw_two_wheeler_side(board, d, code, vehicle)
+            limb = board.width(0.13)
+            c.line(
+                board.points([(-0.15 * d, 0.95), (0.2 * d, 0.95), (0.05 * d, 0.35)]),
+                Code.RIDER,
+                clothes * 0.7,
+                limb,
+                rider,
+            )
+            c.polygon(
+                board.points([(-0.3 * d, 0.9), (0.0, 0.9), (0.15 * d, 1.5), (-0.1 * d, 1.55)]),
+                Code.RIDER,
+                clothes,
+                rider,
+            )
+            c.line(board.points([(0.05 * d, 1.45), (0.4 * d, 1.0)]), Code.RIDER, clothes, limb, rider)
+            c.ellipse(board.box(0.0 * d - 0.11, 1.55, 0.0 * d + 0.11, 1.8), Code.RIDER, skin, rider)
+            return
+        # Seen from behind: a wheel and the rear of the machine under a seated, slightly leaning figure.
+        half = 0.22 if motor else 0.04
+        c.polygon(board.points([(-half, 0), (half, 0), (half, 0.7), (-half, 0.7)]), code, TYRE, vehicle)
+        if motor:
+            c.polygon(
+                board.points([(-0.3, 0.45), (0.3, 0.45), (0.25, 0.95), (-0.25, 0.95)]), code, self.colour(code), vehicle
+            )
+        c.line(board.points([(-0.35, 1.05), (0.35, 1.05)]), code, self.colour(code), board.width(0.05), vehicle)
+        c.polygon(
+            board.points([(-0.25, 0.35), (-0.12, 0.35), (-0.1, 0.95), (-0.24, 0.95)]), Code.RIDER, clothes * 0.7, rider
+        )
+        c.polygon(
+            board.points([(0.12, 0.35), (0.25, 0.35), (0.24, 0.95), (0.1, 0.95)]), Code.RIDER, clothes * 0.7, rider
+        )
+        c.polygon(board.points([(-0.22, 0.9), (0.22, 0.9), (0.24, 1.5), (-0.24, 1.5)]), Code.RIDER, clothes, rider)
+        c.ellipse(board.box(-0.12, 1.48, 0.12, 1.74), Code.RIDER, skin, rider)
+
+    def place_people(self) -> None:
+        s = self.street
+        for _ in range(self.count(self.style.persons, "person")):
+            if self.rng.random() < 0.15:  # crossing the road
+                x = self.rng.uniform(s.road_left, s.road_right)
+            elif self.rng.random() < 0.5:
+                x = self.rng.uniform(s.sidewalk_left + 0.3, s.road_left - 0.3)
+            else:
+                x = self.rng.uniform(s.road_right + 0.3, s.sidewalk_right - 0.3)
+            z = self.rng.uniform(3.5, 45)
+            self.defer(z, self.draw_person, x, z)
+
+    def draw_person(self, x: float, z: float) -> None:
+        c = self.canvas
+        board = self.cam.billboard(x, z)
+        instance = c.new_instance(Code.PERSON)
+        h = self.rng.uniform(1.55, 1.95)
+        hip, shoulder, stride = 0.5 * h, 0.82 * h, self.rng.uniform(-0.12, 0.12)
+        top, trousers = self.paint_colour(CLOTHES), self.paint_colour(CLOTHES) * 0.8
+        c.polygon(
+            board.points([(-0.12 + stride, 0), (-0.01 + stride, 0), (0.0, hip), (-0.16, hip)]),
+            Code.PERSON,
+            trousers,
+            instance,
+        )
+        c.polygon(
+            board.points([(0.01 - stride, 0), (0.12 - stride, 0), (0.16, hip), (0.0, hip)]),
+            Code.PERSON,
+            trousers,
+            instance,
+        )
+        c.polygon(
+            board.points([(-0.2, hip - 0.05), (0.2, hip - 0.05), (0.23, shoulder), (-0.23, shoulder)]),
+            Code.PERSON,
+            top,
+            instance,
+        )
+        for sign in (-1, 1):
+            c.polygon(
+                board.points(
+                    [
+                        (sign * 0.19, shoulder),
+                        (sign * 0.27, shoulder - 0.04),
+                        (sign * 0.3, hip + 0.02),
+                        (sign * 0.23, hip + 0.02),
+                    ]
+                ),
+                Code.PERSON,
+                top * 0.9,
+                instance,
+            )
+        c.ellipse(board.box(-0.11, shoulder, 0.11, h), Code.PERSON, SKIN + self.rng.normal(0, 15, 3), instance)
+
+    # -- poles, lights, signs, trees, clutter ---------------------------------------------------------------------
+
+    def place_street_furniture(self) -> None:
+        s = self.street
+        n_poles = max(self.count(self.style.poles, "pole"), 2)
+        for i in range(n_poles):
+            side = -1 if self.rng.random() < 0.5 else 1
+            x = (s.road_left - 0.5) if side < 0 else (s.road_right + 0.5)
+            # The first two poles carry a light and a sign at a readable distance, so both classes always occur.
+            z = self.rng.uniform(8, 25) if i < 2 else self.rng.uniform(4, s.far_z * 0.9)
+            light = i == 0 or (i > 1 and self.rng.random() < 0.35)
+            sign = i == 1 or (i > 1 and self.rng.random() < 0.45)
+            self.defer(z, self.draw_pole, x, z, -side, light, sign)
+        for _ in range(self.count(self.style.trees, "tree")):
+            side = -1 if self.rng.random() < 0.5 else 1
+            x = (
+                self.rng.uniform(s.sidewalk_left, s.road_left - 1.0)
+                if side < 0
+                else self.rng.uniform(s.road_right + 1.0, s.sidewalk_right)
+            )
+            z = self.rng.uniform(4, s.far_z * 0.9)
+            self.defer(z, self.draw_tree, x, z)
+        for _ in range(self.count(self.style.clutter, "clutter")):
+            x = self.rng.choice(
+                [
+                    self.rng.uniform(s.sidewalk_left, s.road_left - 0.5),
+                    self.rng.uniform(s.road_right + 0.5, s.sidewalk_right),
+                ]
+            )
+            z = self.rng.uniform(4, 35)
+            self.defer(z, self.draw_clutter, x, z)
+
+    def draw_pole(self, x: float, z: float, towards_road: int, light: bool, sign: bool) -> None:
+        c = self.canvas
+        board = self.cam.billboard(x, z)
+        height = self.rng.uniform(4.5, 7.0) if light else self.rng.uniform(2.8, 4.0)
+        pole = self.colour(Code.POLE)
+        c.polygon(board.points([(-0.07, 0), (0.07, 0), (0.07, height), (-0.07, height)]), Code.POLE, pole)
+        if light:
+            arm = self.rng.uniform(0.0, 3.0) * towards_road
+            if abs(arm) > 0.3:
+                c.line(board.points([(0, height - 0.2), (arm, height - 0.2)]), Code.POLE, pole, board.width(0.1))
+            top = height - 0.2 if abs(arm) > 0.3 else height + 0.9
+            box = [(arm - 0.18, top - 0.95), (arm + 0.18, top)]
+            c.polygon(
+                board.points([box[0], (box[1][0], box[0][1]), box[1], (box[0][0], box[1][1])]),
+                Code.TRAFFIC_LIGHT,
+                self.colour(Code.TRAFFIC_LIGHT),
+            )
+            lit = int(self.rng.integers(3))
+            for k, lamp in enumerate(((230, 40, 30), (240, 170, 30), (40, 220, 90))):
+                y = top - 0.18 - 0.3 * k
+                colour = np.array(lamp, dtype=np.float64) * (1.0 if k == lit else 0.3)
+                c.paint_ellipse(board.box(arm - 0.1, y - 0.1, arm + 0.1, y + 0.1), colour)
+        if sign:
+            self.draw_sign(board, self.rng.uniform(2.1, 2.6))
+
+    def draw_sign(self, board: Billboard, y: float) -> None:
+        c, shape = self.canvas, int(self.rng.integers(3))
+        colour = self.colour(Code.TRAFFIC_SIGN) * self.rng.uniform(0.8, 1.1)
+        if shape == 0:  # round prohibition sign: red ring, light face
+            c.ellipse(board.box(-0.32, y, 0.32, y + 0.64), Code.TRAFFIC_SIGN, np.array((200.0, 40, 40)))
+            c.paint_ellipse(board.box(-0.22, y + 0.1, 0.22, y + 0.54), colour * 1.1)
+        elif shape == 1:  # warning triangle
+            c.polygon(board.points([(-0.35, y), (0.35, y), (0.0, y + 0.62)]), Code.TRAFFIC_SIGN, colour)
+        else:  # rectangular information sign
+            c.polygon(
+                board.points([(-0.3, y), (0.3, y), (0.3, y + 0.55), (-0.3, y + 0.55)]),
+                Code.TRAFFIC_SIGN,
+                np.array((50.0, 90, 170)) + self.rng.normal(0, 10, 3),
+            )
+            c.paint(board.points([(-0.2, y + 0.15), (0.2, y + 0.15), (0.2, y + 0.4), (-0.2, y + 0.4)]), colour)
+
+    def draw_tree(self, x: float, z: float) -> None:
+        c = self.canvas
+        board = self.cam.billboard(x, z)
+        trunk = self.rng.uniform(1.8, 3.2)
+        c.polygon(
+            board.points([(-0.12, 0), (0.12, 0), (0.1, trunk + 0.5), (-0.1, trunk + 0.5)]), Code.VEGETATION, TRUNK
+        )
+        radius = self.rng.uniform(1.2, 2.4)
+        for _ in range(int(self.rng.integers(3, 6))):
+            cx, cy = self.rng.normal(0, radius * 0.4), trunk + radius + self.rng.normal(0, radius * 0.3)
+            r = radius * self.rng.uniform(0.6, 1.0)
+            c.ellipse(board.box(cx - r, cy - r, cx + r, cy + r), Code.VEGETATION, self.colour(Code.VEGETATION))
+
+    def draw_clutter(self, x: float, z: float) -> None:
+        """Bins and boxes: Cityscapes 'static', a void class that evaluation ignores."""
+        board = self.cam.billboard(x, z)
+        w, h = self.rng.uniform(0.3, 0.8), self.rng.uniform(0.5, 1.2)
+        self.canvas.polygon(
+            board.points([(-w / 2, 0), (w / 2, 0), (w / 2, h), (-w / 2, h)]), Code.STATIC, self.colour(Code.STATIC)
+        )
+
+    def draw_ego_vehicle(self) -> None:
+        """The hood of the recording car at the bottom of every Cityscapes frame (label 'ego vehicle')."""
+        width, height = self.canvas.label.size
+        top = height * self.rng.uniform(0.9, 0.93)
+        box = [(-0.2 * width, top), (1.2 * width, top + 2 * (1.15 * height - top))]
+        self.canvas.ellipse(box, Code.EGO_VEHICLE, self.palette[Code.EGO_VEHICLE])
+        self.canvas.paint_ellipse([(0.3 * width, top + 2), (0.7 * width, top + 5)], self.palette[Code.SKY] * 0.5)
+
+
+# --------------------------------------------------------------------------------------------------------------
+# Rendering the flat drawing into a photo-like image.
+
+
+def smooth_noise(rng: np.random.Generator, shape: tuple[int, int], cell: int) -> np.ndarray:
+    """Zero-mean, unit-scale noise varying over about ``cell`` pixels (upsampled white noise)."""
+    h, w = shape
+    coarse = rng.standard_normal((h // cell + 2, w // cell + 2)).astype(np.float32)
+    return cv2.resize(coarse, (w, h), interpolation=cv2.INTER_CUBIC)
+
+
+def render(canvas: Canvas, cam: Camera, look: Look, rng: np.random.Generator) -> np.ndarray:
+    """Textures, shadows, haze, lighting, sensor noise and blur on top of the flat colours; uint8 RGB."""
+    image = np.asarray(canvas.rgb, dtype=np.float32)
+    code = np.asarray(canvas.label)
+    h, w = code.shape
+    rows = np.arange(h, dtype=np.float32)[:, None]
+    cols = np.arange(w, dtype=np.float32)[None, :]
+
+    shade = np.ones((h, w), dtype=np.float32)  # multiplicative light and texture per pixel
+    sky = code == Code.SKY
+    shade = np.where(sky, 0.8 + 0.3 * np.clip(rows / max(cam.horizon, 1.0), 0, 1), shade)
+    ground = np.isin(code, GROUND_CODES)
+    shade[ground & (np.asarray(canvas.shadow) > 0)] *= 0.6
+    shade[ground] *= 1 + rng.normal(0, 0.04, (h, w)).astype(np.float32)[ground]
+    if look.facade_stripes:
+        shade = np.where(code == Code.BUILDING, shade * (1 + look.facade_stripes * np.sin(cols * 2 * np.pi / 5)), shade)
+    mesh = ((cols + rows) % look.fence_mesh < 1) | ((cols - rows) % look.fence_mesh < 1)
+    shade[(code == Code.FENCE) & mesh] *= 0.55
+    vegetation = code == Code.VEGETATION
+    shade[vegetation] *= 1 + 0.25 * smooth_noise(rng, (h, w), 3)[vegetation]
+    image *= shade[..., None]
+
+    haze = look.haze * np.exp(-np.abs(rows - cam.horizon) / (0.12 * h))
+    sky_colour = image[sky].mean(axis=0) if sky.any() else np.full(3, 180, np.float32)
+    image = image * (1 - haze[..., None]) + sky_colour * haze[..., None]
+
+    image = image / 255.0
+    contrast, brightness, gamma = (rng.uniform(*r) for r in (look.contrast, look.brightness, look.gamma))
+    image = ((image - 0.5) * contrast + 0.5) * brightness
+    if look.blotches:
+        image *= 1 + look.blotches * smooth_noise(rng, (h, w), 12)[..., None]
+    image = np.clip(image, 0, 1) ** gamma * 255
+    image += rng.normal(0, look.noise, image.shape)
+    if look.blur:
+        image = cv2.GaussianBlur(image.astype(np.float32), (0, 0), look.blur)
+    return np.clip(np.rint(image), 0, 255).astype(np.uint8)
+
+
+# --------------------------------------------------------------------------------------------------------------
+# One frame, and the datasets on disk.
+
+
+@dataclass(frozen=True)
+class Frame:
+    image: np.ndarray  # H×W×3 uint8 RGB
+    codes: np.ndarray  # H×W uint8 scene codes
+    instances: np.ndarray  # H×W int32 instance numbers, 0 = none
+    instance_codes: tuple[Code, ...]
+
+
+def frame_rng(seed: int, stream: str, index: int) -> np.random.Generator:
+    return np.random.default_rng([seed, _STREAM[stream], index])
+
+
+def generate_frame(domain: Domain, size: tuple[int, int], rng: np.random.Generator, index: int) -> Frame:
+    """One street scene of a domain; ``index`` picks the rare kinds forced into it (see SceneStyle.forced)."""
+    width, height = size
+    style = domain.scene
+    cam = Camera(
+        focal=width * rng.uniform(*style.focal),
+        centre_x=width * rng.uniform(0.42, 0.58),
+        horizon=height * rng.uniform(*style.horizon),
+        height=rng.uniform(*style.camera_height),
+    )
+    canvas = Canvas(size)
+    forced = style.forced[index % len(style.forced)]
+    Scene(canvas, cam, sample_street(rng, style), domain, rng, forced).draw()
+    image = render(canvas, cam, domain.look, rng)
+    return Frame(
+        image, np.asarray(canvas.label).copy(), np.asarray(canvas.instance).copy(), tuple(canvas.instance_codes)
+    )
+
+
+def cityscapes_label_ids(frame: Frame) -> np.ndarray:
+    """labelIds with a thin 'out of roi' frame on the top and sides, as around real rectified images."""
+    labels = cityscapes_label_lut()[frame.codes]
+    border = max(1, labels.shape[0] // 128)
+    labels[:border] = Code.OUT_OF_ROI
+    labels[:, :border] = Code.OUT_OF_ROI
+    labels[:, -border:] = Code.OUT_OF_ROI
+    return labels
+
+
+def cityscapes_instance_ids(frame: Frame, label_ids: np.ndarray) -> np.ndarray:
+    """instanceIds: id*1000+k for objects of instance classes (k counts per class), the plain id elsewhere."""
+    per_class: dict[Code, int] = {}
+    encoded = np.zeros(len(frame.instance_codes) + 1, dtype=np.int64)
+    for number, code in enumerate(frame.instance_codes, start=1):
+        encoded[number] = code * 1000 + per_class.get(code, 0)
+        per_class[code] = per_class.get(code, 0) + 1
+    is_object = (frame.instances > 0) & (label_ids == frame.codes)
+    return np.where(is_object, encoded[frame.instances], label_ids).astype(np.uint16)
+
+
+def synthia_channels(frame: Frame, rng: np.random.Generator) -> np.ndarray:
+    """GT/LABELS content: R = SYNTHIA class, G = instance ID starting above 255 often enough to need 16 bits."""
+    classes = synthia_label_lut()[frame.codes]
+    first = int(rng.integers(200, 300))
+    instances = np.where(frame.instances > 0, frame.instances + first - 1, 0).astype(np.uint16)
+    return np.dstack([classes, instances, np.zeros_like(classes)])
+
+
+def cityscapes_stem(city: str, sequence: int) -> str:
+    return f"{city}_{sequence:06d}_{CITYSCAPES_FRAME:06d}"
+
+
+def _write_gta5(root: Path, spec: DemoSpec) -> np.ndarray:
+    palette = cityscapes_palette()
+    counts = np.zeros(256, dtype=np.int64)
+    for index in range(spec.gta5_count):
+        frame = generate_frame(GTA5, spec.gta5_size, frame_rng(spec.seed, "gta5", index), index)
+        labels = cityscapes_label_lut()[frame.codes]
+        write_rgb(root / "images" / f"{index + 1:05d}.png", frame.image)
+        write_label(root / "labels" / f"{index + 1:05d}.png", labels, palette=palette)
+        counts += np.bincount(labels.ravel(), minlength=256)
+    return counts
+
+
+def _write_synthia(root: Path, spec: DemoSpec) -> np.ndarray:
+    counts = np.zeros(65536, dtype=np.int64)
+    for index in range(spec.synthia_count):
+        rng = frame_rng(spec.seed, "synthia", index)
+        frame = generate_frame(SYNTHIA, spec.synthia_size, rng, index)
+        channels = synthia_channels(frame, rng)
+        write_rgb(root / "RGB" / f"{index:07d}.png", frame.image)
+        write_uint16_rgb(root / "GT" / "LABELS" / f"{index:07d}.png", channels)
+        counts += np.bincount(channels[..., 0].ravel(), minlength=65536)
+    return counts
+
+
+def _write_cityscapes_split(root: Path, spec: DemoSpec, split: str) -> np.ndarray:
+    count, cities = (
+        (spec.cityscapes_train_count, TRAIN_CITIES) if split == "train" else (spec.cityscapes_val_count, VAL_CITIES)
+    )
+    counts = np.zeros(256, dtype=np.int64)
+    for index in range(count):
+        frame = generate_frame(
+            CITYSCAPES, spec.cityscapes_size, frame_rng(spec.seed, f"cityscapes_{split}", index), index
+        )
+        city = cities[index % len(cities)]
+        stem = cityscapes_stem(city, index // len(cities))
+        label_ids = cityscapes_label_ids(frame)
+        write_rgb(root / "leftImg8bit" / split / city / f"{stem}_leftImg8bit.png", frame.image)
+        write_label(root / "gtFine" / split / city / f"{stem}_gtFine_labelIds.png", label_ids)
+        write_uint16(
+            root / "gtFine" / split / city / f"{stem}_gtFine_instanceIds.png", cityscapes_instance_ids(frame, label_ids)
+        )
+        counts += np.bincount(label_ids.ravel(), minlength=256)
+    return counts
+
+
+def pixel_shares(counts: np.ndarray, names: dict[int, str]) -> dict[str, float]:
+    total = max(int(counts.sum()), 1)
+    return {name: round(float(counts[i]) / total, 6) for i, name in sorted(names.items())}
+
+
+def generate_demo(root: Path, spec: DemoSpec) -> dict:
+    """Write the three demo datasets under ``root`` and, last, ``manifest.json`` (the completion marker).
+
+    A stale manifest is removed first, so an interrupted run never looks finished. Returns the manifest.
+    """
+    root = Path(root)
+    (root / MANIFEST_NAME).unlink(missing_ok=True)
+    cityscapes_names = {lab.id: lab.name for lab in CITYSCAPES_LABELS if lab.id >= 0}
+    synthia_names = {c.id: c.name for c in SYNTHIA_CLASSES}
+    shares = {
+        "gta5": pixel_shares(_write_gta5(root / "gta5", spec), cityscapes_names),
+        "synthia": pixel_shares(_write_synthia(root / "synthia", spec), synthia_names),
+        "cityscapes_train": pixel_shares(_write_cityscapes_split(root / "cityscapes", spec, "train"), cityscapes_names),
+        "cityscapes_val": pixel_shares(_write_cityscapes_split(root / "cityscapes", spec, "val"), cityscapes_names),
+    }
+    manifest = {
+        "generator": __name__,
+        "seed": spec.seed,
+        "counts": {
+            "gta5": spec.gta5_count,
+            "synthia": spec.synthia_count,
+            "cityscapes_train": spec.cityscapes_train_count,
+            "cityscapes_val": spec.cityscapes_val_count,
+        },
+        "sizes": {
+            "gta5": list(spec.gta5_size),
+            "synthia": list(spec.synthia_size),
+            "cityscapes": list(spec.cityscapes_size),
+        },
+        "roots": {"gta5": "gta5", "synthia": "synthia", "cityscapes": "cityscapes"},
+        "class_pixel_shares": shares,
+    }
+    write_json(root / MANIFEST_NAME, manifest)
+    return manifest
