@@ -16,6 +16,8 @@ include: "rules/demo.smk"
 include: "rules/labels.smk"
 include: "rules/source.smk"
 include: "rules/evaluate.smk"
+include: "rules/self_training.smk"
+include: "rules/adaptseg.smk"
 
 
 onstart:

@@ -515,7 +515,7 @@ CITYSCAPES = Domain(
         forced=_SOURCE_FORCED,
     ),
     Look(
-        saturation=0.95,
+        saturation=1.0,
         tint=(-4, 0, 4),
         class_shift=(
             (Code.ROAD, (8, 6, 4)),
@@ -524,16 +524,16 @@ CITYSCAPES = Domain(
             (Code.SKY, (8, 6, -2)),
         ),
         colour_jitter=10,
-        brightness=(0.88, 1.02),
-        contrast=(0.92, 1.05),
-        gamma=(1.0, 1.1),
+        brightness=(0.9, 1.04),
+        contrast=(0.95, 1.08),
+        gamma=(1.0, 1.06),
         noise=2.5,
         blotches=0.04,
         blur=0.4,
         haze=0.15,
         sun_shadows=0.1,
         facade_stripes=0.07,
-        fence_mesh=5,
+        fence_mesh=4,
         window_rows=3.6,
     ),
 )
@@ -1224,12 +1224,29 @@ class Frame:
     instance_codes: tuple[Code, ...]
 
 
-def frame_rng(seed: int, stream: str, index: int) -> np.random.Generator:
-    return np.random.default_rng([seed, _STREAM[stream], index])
+# Classes a forced kind must leave visible; lights and signs are wanted in every frame.
+REQUIRED_CODES: dict[str, tuple[Code, ...]] = {
+    "train": (Code.TRAIN,),
+    "truck": (Code.TRUCK,),
+    "bus": (Code.BUS,),
+    "motorcyclist": (Code.MOTORCYCLE, Code.RIDER),
+    "cyclist": (Code.BICYCLE, Code.RIDER),
+    "wall": (Code.WALL,),
+    "fence": (Code.FENCE,),
+    "terrain": (Code.TERRAIN,),
+}
+ALWAYS_REQUIRED = (Code.TRAFFIC_LIGHT, Code.TRAFFIC_SIGN)
+MIN_VISIBLE_PIXELS = 4
+MAX_ATTEMPTS = 12
 
 
-def generate_frame(domain: Domain, size: tuple[int, int], rng: np.random.Generator, index: int) -> Frame:
-    """One street scene of a domain; ``index`` picks the rare kinds forced into it (see SceneStyle.forced)."""
+def frame_rng(seed: int, stream: str, index: int, attempt: int = 0) -> np.random.Generator:
+    return np.random.default_rng([seed, _STREAM[stream], index, attempt])
+
+
+def draw_frame(
+    domain: Domain, size: tuple[int, int], rng: np.random.Generator, forced: frozenset[str]
+) -> tuple[Canvas, Camera]:
     width, height = size
     style = domain.scene
     cam = Camera(
@@ -1239,8 +1256,25 @@ def generate_frame(domain: Domain, size: tuple[int, int], rng: np.random.Generat
         height=rng.uniform(*style.camera_height),
     )
     canvas = Canvas(size)
-    forced = style.forced[index % len(style.forced)]
     Scene(canvas, cam, sample_street(rng, style), domain, rng, forced).draw()
+    return canvas, cam
+
+
+def generate_frame(domain: Domain, size: tuple[int, int], seed: int, stream: str, index: int) -> Frame:
+    """One street scene; ``index`` picks the rare kinds forced into it (SceneStyle.forced).
+
+    Painter's-order occlusion can hide a forced object behind a nearer one, so a scene that does not show its
+    required classes is redrawn from the next generator of a fixed sequence: still deterministic, and every
+    class occurs in any set of at least ``len(forced)`` frames.
+    """
+    forced = domain.scene.forced[index % len(domain.scene.forced)]
+    required = ALWAYS_REQUIRED + tuple(code for kind in sorted(forced) for code in REQUIRED_CODES[kind])
+    for attempt in range(MAX_ATTEMPTS):
+        rng = frame_rng(seed, stream, index, attempt)
+        canvas, cam = draw_frame(domain, size, rng, forced)
+        counts = np.bincount(np.asarray(canvas.label).ravel(), minlength=256)
+        if all(counts[code] >= MIN_VISIBLE_PIXELS for code in required):
+            break
     image = render(canvas, cam, domain.look, rng)
     return Frame(
         image, np.asarray(canvas.label).copy(), np.asarray(canvas.instance).copy(), tuple(canvas.instance_codes)
@@ -1268,11 +1302,10 @@ def cityscapes_instance_ids(frame: Frame, label_ids: np.ndarray) -> np.ndarray:
     return np.where(is_object, encoded[frame.instances], label_ids).astype(np.uint16)
 
 
-def synthia_channels(frame: Frame, rng: np.random.Generator) -> np.ndarray:
-    """GT/LABELS content: R = SYNTHIA class, G = instance ID starting above 255 often enough to need 16 bits."""
+def synthia_channels(frame: Frame, first_instance_id: int) -> np.ndarray:
+    """GT/LABELS content: R = SYNTHIA class, G = instance ID; IDs start near 255 so that reading needs 16 bits."""
     classes = synthia_label_lut()[frame.codes]
-    first = int(rng.integers(200, 300))
-    instances = np.where(frame.instances > 0, frame.instances + first - 1, 0).astype(np.uint16)
+    instances = np.where(frame.instances > 0, frame.instances + first_instance_id - 1, 0).astype(np.uint16)
     return np.dstack([classes, instances, np.zeros_like(classes)])
 
 
@@ -1284,7 +1317,7 @@ def _write_gta5(root: Path, spec: DemoSpec) -> np.ndarray:
     palette = cityscapes_palette()
     counts = np.zeros(256, dtype=np.int64)
     for index in range(spec.gta5_count):
-        frame = generate_frame(GTA5, spec.gta5_size, frame_rng(spec.seed, "gta5", index), index)
+        frame = generate_frame(GTA5, spec.gta5_size, spec.seed, "gta5", index)
         labels = cityscapes_label_lut()[frame.codes]
         write_rgb(root / "images" / f"{index + 1:05d}.png", frame.image)
         write_label(root / "labels" / f"{index + 1:05d}.png", labels, palette=palette)
@@ -1295,9 +1328,9 @@ def _write_gta5(root: Path, spec: DemoSpec) -> np.ndarray:
 def _write_synthia(root: Path, spec: DemoSpec) -> np.ndarray:
     counts = np.zeros(65536, dtype=np.int64)
     for index in range(spec.synthia_count):
-        rng = frame_rng(spec.seed, "synthia", index)
-        frame = generate_frame(SYNTHIA, spec.synthia_size, rng, index)
-        channels = synthia_channels(frame, rng)
+        frame = generate_frame(SYNTHIA, spec.synthia_size, spec.seed, "synthia", index)
+        first_instance_id = int(frame_rng(spec.seed, "synthia", index).integers(200, 300))
+        channels = synthia_channels(frame, first_instance_id)
         write_rgb(root / "RGB" / f"{index:07d}.png", frame.image)
         write_uint16_rgb(root / "GT" / "LABELS" / f"{index:07d}.png", channels)
         counts += np.bincount(channels[..., 0].ravel(), minlength=65536)
@@ -1310,9 +1343,7 @@ def _write_cityscapes_split(root: Path, spec: DemoSpec, split: str) -> np.ndarra
     )
     counts = np.zeros(256, dtype=np.int64)
     for index in range(count):
-        frame = generate_frame(
-            CITYSCAPES, spec.cityscapes_size, frame_rng(spec.seed, f"cityscapes_{split}", index), index
-        )
+        frame = generate_frame(CITYSCAPES, spec.cityscapes_size, spec.seed, f"cityscapes_{split}", index)
         city = cities[index % len(cities)]
         stem = cityscapes_stem(city, index // len(cities))
         label_ids = cityscapes_label_ids(frame)

@@ -1,0 +1,102 @@
+"""The ``udaflow`` command: model-file tasks that need no workflow run.
+
+- ``udaflow import-adaptsegnet CKPT OUT.pt``: a released AdaptSegNet checkpoint as a udaflow model file
+  (two-branch ASPP, Caffe BGR inputs; ``pipeline_lib.models.adaptsegnet_import``);
+- ``udaflow evaluate MODEL.pt --config config.yaml``: the evaluate job on the Cityscapes val list,
+  writing the same files as ``snakemake results/<run>/miou.json``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+from collections.abc import Sequence
+from pathlib import Path
+
+import yaml
+
+from pipeline_lib.jobs import evaluate
+from pipeline_lib.models.adaptsegnet_import import RELEASED_ASPP_BRANCHES, import_adaptsegnet
+from pipeline_lib.models.deeplabv2 import ASPP_BRANCH_CHOICES
+
+VAL_LIST = "data/converted/cityscapes/val.csv"
+
+
+def _import_adaptsegnet(args: argparse.Namespace) -> None:
+    spec, report = import_adaptsegnet(args.checkpoint, args.output, args.aspp_branches)
+    counters = sum(key.endswith(".num_batches_tracked") for key in report.missing)
+    print(
+        f"{args.output}: {spec.arch}, {'multi' if spec.multi_level else 'single'}-level, "
+        f"{spec.aspp_branches_used}-branch ASPP, caffe_bgr inputs; {len(report.loaded)} tensors loaded, "
+        f"{counters} num_batches_tracked counters absent from the file, 0 unexpected"
+    )
+
+
+def _evaluate(args: argparse.Namespace) -> None:
+    config = yaml.safe_load(Path(args.config).read_text())
+    evaluation = dict(config["evaluation"])
+    if args.input_size:
+        evaluation["input_size"] = list(args.input_size)
+    name = args.name or Path(args.model).parent.name
+    out = Path(args.out_dir) if args.out_dir else Path("results") / name
+    result = evaluate.run(
+        args.model,
+        args.file_list,
+        out / "miou.json",
+        out / "per_class.csv",
+        out / "visuals",
+        out / "label_ids",
+        evaluation=evaluation,
+        compute=config["compute"],
+        config={**config, "evaluation": evaluation},
+        method=name,
+        threads=args.threads,
+    )
+    print(f"{out / 'miou.json'}: mIoU {result['miou']:.2f}")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="udaflow", description=__doc__.splitlines()[0])
+    commands = parser.add_subparsers(dest="command", required=True)
+
+    importer = commands.add_parser(
+        "import-adaptsegnet",
+        help="write a released AdaptSegNet checkpoint (DeeplabMulti, Res_Deeplab, DeeplabVGG) as a udaflow model file",
+    )
+    importer.add_argument("checkpoint", help="AdaptSegNet .pth, e.g. GTA2Cityscapes_multi-ed35151c.pth")
+    importer.add_argument("output", help="udaflow model file to write, e.g. work/adaptseg_released/model.pt")
+    importer.add_argument(
+        "--aspp-branches",
+        type=int,
+        choices=ASPP_BRANCH_CHOICES,
+        default=RELEASED_ASPP_BRANCHES,
+        help="ASPP branches summed; 2 reproduces the released models (default), 4 is DeepLab-v2 proper",
+    )
+    importer.set_defaults(handler=_import_adaptsegnet)
+
+    scorer = commands.add_parser("evaluate", help="score a udaflow model file on the Cityscapes val list")
+    scorer.add_argument("model", help="udaflow model file (work/<run>/model.pt or an imported one)")
+    scorer.add_argument("--config", default="config.yaml", help="workflow config: its evaluation and compute sections")
+    scorer.add_argument("--file-list", default=VAL_LIST, help=f"name,image,label CSV to score (default {VAL_LIST})")
+    scorer.add_argument(
+        "--input-size",
+        type=int,
+        nargs=2,
+        metavar=("WIDTH", "HEIGHT"),
+        help="network input size, overriding evaluation.input_size (AdaptSegNet: 1024 512)",
+    )
+    scorer.add_argument("--name", help="method name recorded in miou.json (default: the model's folder name)")
+    scorer.add_argument("--out-dir", help="where result files go (default results/<name>)")
+    scorer.add_argument("--threads", type=int, default=1, help="CPU threads")
+    scorer.set_defaults(handler=_evaluate)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> None:
+    args = build_parser().parse_args(argv)
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    args.handler(args)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,62 @@
+"""Job: one shard's pseudo-label PNGs (train IDs, 255 = ignore) and its ``name,image,label`` list."""
+
+from __future__ import annotations
+
+import json
+import logging
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from pipeline_lib.atomic import atomic_path
+from pipeline_lib.data.image_io import read_index_label, write_label
+from pipeline_lib.data.labels import IGNORE_INDEX
+from pipeline_lib.jobs.selftrain_predict import load_prior
+from pipeline_lib.selftrain.prediction_store import full_resolution, read_predictions
+from pipeline_lib.selftrain.pseudo_labels import assign_labels
+from pipeline_lib.selftrain.spatial_prior import apply_spatial_prior
+
+log = logging.getLogger(__name__)
+
+
+def read_thresholds(path: str | Path) -> tuple[np.ndarray, float]:
+    payload = json.loads(Path(path).read_text())
+    for key in ("thresholds", "resolution"):
+        if key not in payload:
+            raise ValueError(f"{path}: missing key {key!r}")
+    return np.asarray(list(payload["thresholds"].values()), dtype=np.float64), float(payload["resolution"])
+
+
+def run(
+    store: str | Path, thresholds_path: str | Path, prior_path: str | Path | None, labels_dir: str | Path,
+    file_list_out: str | Path,
+) -> None:
+    thresholds, resolution = read_thresholds(thresholds_path)
+    prior = load_prior(prior_path)
+    labels_dir = Path(labels_dir)
+    labels_dir.mkdir(parents=True, exist_ok=True)
+    rows = []
+    labelled = correct = total = 0
+    for item in read_predictions(store):
+        scores = full_resolution(item)
+        if prior is not None:
+            scores = apply_spatial_prior(scores, prior)
+        label = assign_labels(scores, thresholds, resolution).numpy()
+        path = labels_dir / f"{Path(item.name).name}.png"
+        write_label(path, label)
+        rows.append({"name": item.name, "image": item.image, "label": str(path)})
+        keep = label != IGNORE_INDEX
+        labelled += int(keep.sum())
+        total += label.size
+        if item.label:  # diagnostics only (CBST logs pseudo-label quality on Cityscapes train, §4.6)
+            truth = read_index_label(item.label)
+            correct += int((label[keep] == truth[keep]).sum())
+    if not rows:
+        raise ValueError(f"{store}: the shard holds no predictions")
+    with atomic_path(file_list_out) as tmp:
+        pd.DataFrame(rows, columns=["name", "image", "label"]).to_csv(tmp, index=False)
+    log.info(
+        "%d pseudo-labels, %.1f%% of pixels labelled%s", len(rows), 100 * labelled / max(total, 1),
+        f", {100 * correct / max(labelled, 1):.1f}% of them agree with the ground truth" if correct else "",
+    )

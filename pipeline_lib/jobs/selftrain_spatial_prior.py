@@ -1,0 +1,30 @@
+"""Job: CBST-SP's spatial prior from the source labels, saved as a (C, H, W) float32 ``.npy``."""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+
+import numpy as np
+
+from pipeline_lib.atomic import atomic_path
+from pipeline_lib.data.datasets import read_file_list
+from pipeline_lib.data.image_io import read_index_label
+from pipeline_lib.selftrain.spatial_prior import class_position_counts, spatial_prior
+
+log = logging.getLogger(__name__)
+
+
+def run(
+    file_list: str | Path, prior_out: str | Path, *, num_classes: int, size_wh: list[int], sigma: float,
+    normalization: str,
+) -> None:
+    rows = read_file_list(file_list)
+    labelled = [label for label in rows["label"] if label]
+    if not labelled:
+        raise ValueError(f"{file_list}: no labelled rows, the spatial prior needs source labels")
+    counts = class_position_counts((read_index_label(p) for p in labelled), num_classes, tuple(size_wh))
+    prior = spatial_prior(counts, sigma, normalization)
+    with atomic_path(prior_out) as tmp:
+        np.save(tmp, prior)
+    log.info("spatial prior from %d source labels: %s, %s normalisation", len(labelled), prior.shape, normalization)

@@ -1,0 +1,132 @@
+"""Self-training fine-tune of one round (CBST ``solve_ST.py --phase train``, ``shared/spec/cbst_mlsl.md`` §3, §7).
+
+The round-(r-1) model is trained on the union of the round's source subset (ground truth) and every
+target image with its pseudo-label PNG, shuffled together (§2.4: batches are not stratified, source
+and target cells weigh the same). The LR is constant within the round (poly power 0), BN statistics
+are frozen with trainable affine parameters and biases get 2× LR without weight decay (§3.2). The
+segmentation loss is CE with ignore, or MLSL's OHEM (§7.2); with PWL the presence branch adds
+``pwl_weight`` × the summed per-image BCE (§7.3).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from pipeline_lib.data.datasets import SegmentationDataset, infinite_loader
+from pipeline_lib.engine.trainer import Trainer, TrainerConfig
+from pipeline_lib.losses import segmentation_cross_entropy
+from pipeline_lib.models.batchnorm import set_bn_mode
+from pipeline_lib.models.param_groups import LrMultipliers, build_param_groups
+from pipeline_lib.selftrain.mlsl import PresenceHead, ohem_cross_entropy, presence_loss, weak_labels
+
+#: CBST's ``lr_type 'alex'`` (§3.2): weights 1×, biases and BN beta 2× without decay, no head multiplier.
+CBST_MULTIPLIERS = LrMultipliers(pretrained_weight=1, pretrained_bias=2, new_weight=1, new_bias=2)
+LOSS_RESOLUTIONS: tuple[str, ...] = ("label", "stride8")
+
+
+@dataclass(frozen=True)
+class FineTuneConfig:
+    iterations: int
+    batch_size: int
+    lr: float  # this round's LR (already divided by sqrt(2) per earlier round)
+    momentum: float = 0.9
+    weight_decay: float = 5e-4
+    bn_mode: str = "frozen"
+    loss_resolution: str = "label"  # label = upsampled logits; stride8 = CBST's point-sampled labels (§3.1 step 6)
+    ohem: tuple[float, int] | None = None  # (thresh, min_kept) or None for plain CE
+    pwl_weight: float = 0.0  # > 0 enables the PWL presence branch
+    pwl_presence_factor: float = 0.0225
+
+
+def point_sampled(labels: torch.Tensor) -> torch.Tensor:
+    """Labels sampled at stride 8 from offset 4, the grid CBST computes its loss on (§3.1 step 6)."""
+    return labels[..., 4::8, 4::8]
+
+
+def fine_tune(
+    model: nn.Module,
+    presence_head: PresenceHead | None,
+    dataset: SegmentationDataset,
+    config: FineTuneConfig,
+    *,
+    state_dir: Path,
+    device: torch.device,
+    fingerprint: str,
+    seed: int,
+    checkpoint_every: int,
+    log_every: int,
+    amp: bool,
+    num_workers: int,
+) -> None:
+    """Train ``model`` (and ``presence_head`` when PWL is on) in place for one round."""
+    if config.loss_resolution not in LOSS_RESOLUTIONS:
+        raise ValueError(f"unknown loss_resolution {config.loss_resolution!r}; valid: {', '.join(LOSS_RESOLUTIONS)}")
+    if (presence_head is None) != (config.pwl_weight <= 0):
+        raise ValueError("a presence head is needed exactly when pwl_weight > 0")
+    model.to(device)
+    groups = build_param_groups(model, config.lr, config.weight_decay, CBST_MULTIPLIERS)
+    modules: dict[str, nn.Module] = {"model": model}
+    if presence_head is not None:
+        presence_head.to(device)
+        modules["presence_head"] = presence_head
+        weights = [p for name, p in presence_head.named_parameters() if name.endswith("weight")]
+        biases = [p for name, p in presence_head.named_parameters() if name.endswith("bias")]
+        groups += [
+            {"name": "presence_weight", "params": weights, "lr": config.lr, "initial_lr": config.lr,
+             "lr_mult": 1.0, "weight_decay": config.weight_decay},
+            {"name": "presence_bias", "params": biases, "lr": 2 * config.lr, "initial_lr": 2 * config.lr,
+             "lr_mult": 2.0, "weight_decay": 0.0},
+        ]
+    # The reference re-creates SGD every round (§2.1), so momentum starts from zero each round.
+    optimizer = torch.optim.SGD(groups, lr=config.lr, momentum=config.momentum)
+    trainer = Trainer(
+        modules=modules,
+        optimizers={"segmentation": optimizer},
+        base_lrs={"segmentation": config.lr},
+        config=TrainerConfig(
+            iterations=config.iterations, poly_power=0.0, checkpoint_every=checkpoint_every,
+            log_every=log_every, amp=amp, seed=seed,
+        ),
+        state_dir=state_dir,
+        device=device,
+        fingerprint=fingerprint,
+    )
+    batches = infinite_loader(
+        dataset, config.batch_size, seed, trainer.start_iteration, num_workers=num_workers,
+        pin_memory=device.type == "cuda",
+    )
+    model.train()
+    set_bn_mode(model, config.bn_mode)
+
+    def step(iteration: int) -> dict[str, float]:
+        batch = next(batches)
+        images = batch["image"].to(device, non_blocking=True)
+        labels = batch["label"].to(device, non_blocking=True)
+        if config.loss_resolution == "stride8":
+            labels = point_sampled(labels)
+        with trainer.autocast():
+            outputs = model(images)
+            presence_logits = presence_head(outputs["features"]) if presence_head is not None else None
+        logits = outputs["out"]
+        if config.loss_resolution == "stride8" and tuple(logits.shape[-2:]) != tuple(labels.shape[-2:]):
+            logits = F.interpolate(logits, size=tuple(labels.shape[-2:]), mode="bilinear", align_corners=True)
+        if config.ohem is not None:
+            seg_loss = ohem_cross_entropy(logits, labels, *config.ohem)
+        else:
+            seg_loss = segmentation_cross_entropy(logits, labels)
+        logged = {"loss_seg": seg_loss.item()}
+        loss = seg_loss
+        if presence_logits is not None:
+            targets = weak_labels(labels, presence_logits.shape[1], config.pwl_presence_factor)
+            pwl = presence_loss(presence_logits, targets)
+            loss = loss + config.pwl_weight * pwl
+            logged["loss_pwl"] = pwl.item()
+        trainer.backward(loss)
+        return logged
+
+    trainer.run(step)

@@ -1,0 +1,32 @@
+"""Where each round's files live, for the Snakemake rules (``rules/self_training.smk``).
+
+Round r of method m reads round r-1's model, and round 1 the source model (``shared/spec/cbst_mlsl.md``
+§2.1: no re-initialisation between rounds); every intermediate of a round sits under
+``work/<m>/round<r>/``, never in shared mutable places (§4.6 QUIRK).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from pipeline_lib.selftrain.portions import PortionSchedule
+
+SOURCE_MODEL = "work/source/model.pt"
+SPATIAL_PRIOR = "work/spatial_prior/prior.npy"
+
+
+def previous_model(method: str, round_index: int) -> str:
+    return SOURCE_MODEL if round_index == 1 else f"work/{method}/round{round_index - 1}/model.pt"
+
+
+def previous_heads(method: str, round_index: int) -> str | list[str]:
+    """The previous round's extra heads (MLSL's presence branch); round 1 has none (they start fresh)."""
+    return [] if round_index == 1 else f"work/{method}/round{round_index - 1}/aux_heads.pt"
+
+
+def prior_input(method_switches: dict[str, Any]) -> str | list[str]:
+    return SPATIAL_PRIOR if method_switches["spatial_prior"] else []
+
+
+def target_portion(portions: dict[str, dict[str, float]], round_index: int) -> float:
+    return PortionSchedule.from_config(portions["target"]).at_round(round_index)
