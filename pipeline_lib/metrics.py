@@ -66,7 +66,9 @@ def summarize(matrix: np.ndarray, source: str) -> dict:
     iou = per_class_iou(matrix)
     scores: dict = {
         "miou": _mean_percent(iou),
-        "per_class": {name: (None if np.isnan(v) else round(float(v) * 100, 4)) for name, v in zip(TRAIN_CLASSES, iou)},
+        "per_class": {
+            name: (None if np.isnan(v) else round(float(v) * 100, 4)) for name, v in zip(TRAIN_CLASSES, iou, strict=True)
+        },
         "num_classes": num_classes,
         "pixel_accuracy": round(float(np.trace(matrix) / max(matrix.sum(), 1)) * 100, 4),
     }

@@ -24,12 +24,17 @@ def tiny_config() -> dict:
 
 
 def run_snakemake(workdir: Path, *args: str, config: dict | None = None) -> subprocess.CompletedProcess:
-    """Snakemake on this checkout's Snakefile in ``workdir`` (where ``config.yaml`` is written); output in ``.stdout``."""
+    """Snakemake on this checkout's Snakefile in ``workdir`` (where ``config.yaml`` is written).
+
+    Its output, stdout and stderr together, is in ``.stdout``.
+    """
     if config is not None:
         (workdir / "config.yaml").write_text(yaml.safe_dump(config, sort_keys=False))
     return subprocess.run(
-        [sys.executable, "-m", "snakemake", "--snakefile", str(REPO / "Snakefile"), "--directory", str(workdir),
-         "--cores", "2", *args],
+        [
+            sys.executable, "-m", "snakemake", "--snakefile", str(REPO / "Snakefile"),
+            "--directory", str(workdir), "--cores", "2", *args,
+        ],
         stdout=subprocess.PIPE,
         stderr=subprocess.STDOUT,  # Snakemake 9 prints its errors on stdout
         text=True,

@@ -13,7 +13,7 @@ def brute_force_iou(pairs, num_classes):
     fp = np.zeros(num_classes)
     fn = np.zeros(num_classes)
     for prediction, target in pairs:
-        for p, t in zip(prediction.ravel(), target.ravel()):
+        for p, t in zip(prediction.ravel(), target.ravel(), strict=True):
             if t == 255:
                 continue
             if p == t:

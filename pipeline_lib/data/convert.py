@@ -18,6 +18,7 @@ from typing import Literal
 
 import numpy as np
 import pandas as pd
+from PIL import Image
 
 from pipeline_lib.atomic import atomic_path, write_json
 from pipeline_lib.data.image_io import (
@@ -117,8 +118,6 @@ def _to_train_ids(raw: np.ndarray, lut: np.ndarray, path: Path) -> np.ndarray:
 
 
 def _nearest_resize(label: np.ndarray, size_wh: tuple[int, int]) -> np.ndarray:
-    from PIL import Image
-
     return np.asarray(Image.fromarray(label).resize(size_wh, Image.NEAREST))
 
 
@@ -174,7 +173,7 @@ def convert_labels(
     rows: list[dict] = []
     with ThreadPoolExecutor(max_workers=max(1, threads)) as pool:
         results: Iterable = pool.map(lambda s: _convert_one(dataset, s, out_dir, lut, size_mismatch), samples)
-        for done, (sample, (row, reason)) in enumerate(zip(samples, results), start=1):
+        for done, (sample, (row, reason)) in enumerate(zip(samples, results, strict=True), start=1):
             if row is not None and require_labels and not row["label"]:
                 row, reason = None, "no label file"
             if row is None:

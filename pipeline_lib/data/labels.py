@@ -76,7 +76,9 @@ PALETTE = np.array(
 )
 
 #: Train IDs of the classes in the SYNTHIA 16-class protocol (19 minus terrain, truck, train).
-CLASSES_16: tuple[int, ...] = tuple(i for i, name in enumerate(TRAIN_CLASSES) if name not in {"terrain", "truck", "train"})
+CLASSES_16: tuple[int, ...] = tuple(
+    i for i, name in enumerate(TRAIN_CLASSES) if name not in {"terrain", "truck", "train"}
+)
 #: Train IDs of the 13-class protocol (mIoU*): the 16 minus wall, fence, pole.
 CLASSES_13: tuple[int, ...] = tuple(i for i in CLASSES_16 if TRAIN_CLASSES[i] not in {"wall", "fence", "pole"})
 

@@ -9,10 +9,10 @@ import shutil
 from pathlib import Path
 from typing import Any
 
+from pipeline_lib.atomic import atomic_path
 from pipeline_lib.data.datasets import SegmentationDataset
 from pipeline_lib.data.transforms import AugmentationConfig, TrainAugmentation
 from pipeline_lib.engine.device import select_device, set_cpu_threads
-from pipeline_lib.atomic import atomic_path
 from pipeline_lib.engine.trainer import CHECKPOINT_NAME, LOG_NAME
 from pipeline_lib.methods.source import SourceTrainingConfig, train_source
 from pipeline_lib.models.imagenet import load_imagenet_weights
