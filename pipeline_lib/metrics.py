@@ -67,7 +67,8 @@ def summarize(matrix: np.ndarray, source: str) -> dict:
     scores: dict = {
         "miou": _mean_percent(iou),
         "per_class": {
-            name: (None if np.isnan(v) else round(float(v) * 100, 4)) for name, v in zip(TRAIN_CLASSES, iou, strict=True)
+            name: None if np.isnan(value) else round(float(value) * 100, 4)
+            for name, value in zip(TRAIN_CLASSES, iou, strict=True)
         },
         "num_classes": num_classes,
         "pixel_accuracy": round(float(np.trace(matrix) / max(matrix.sum(), 1)) * 100, 4),
