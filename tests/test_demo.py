@@ -200,3 +200,11 @@ def test_scene_codes_below_40_are_cityscapes_label_ids() -> None:
     for code in Code:
         if code < 40:
             assert names[code.value] == code.name.lower().replace("_", " ")
+
+
+def test_spec_accepts_sizes_from_yaml_lists_and_rejects_nonsense() -> None:
+    assert DemoSpec(gta5_size=[120, 66]).gta5_size == (120, 66)
+    with pytest.raises(ValueError, match="gta5_count"):
+        DemoSpec(gta5_count=-1)
+    with pytest.raises(ValueError, match="cityscapes_size"):
+        DemoSpec(cityscapes_size=(8, 4))

@@ -59,6 +59,17 @@ class DemoSpec:
     synthia_size: tuple[int, int] = (256, 152)  # 1280×760 / 5
     cityscapes_size: tuple[int, int] = (256, 128)  # 2048×1024 / 8
 
+    def __post_init__(self) -> None:
+        """Accept sizes given as lists (YAML config) and reject values that cannot make an image set."""
+        for name in ("gta5_size", "synthia_size", "cityscapes_size"):
+            width, height = (int(v) for v in getattr(self, name))
+            if width < 16 or height < 16:
+                raise ValueError(f"DemoSpec.{name} must be at least 16×16 pixels, got {width}×{height}")
+            object.__setattr__(self, name, (width, height))
+        for name in ("gta5_count", "synthia_count", "cityscapes_train_count", "cityscapes_val_count"):
+            if getattr(self, name) < 0:
+                raise ValueError(f"DemoSpec.{name} must not be negative, got {getattr(self, name)}")
+
 
 class Code(enum.IntEnum):
     """What a scene pixel shows: Cityscapes label IDs, plus two SYNTHIA-only classes that Cityscapes calls road."""
@@ -537,7 +548,6 @@ CITYSCAPES = Domain(
         window_rows=3.6,
     ),
 )
-DOMAINS = {d.name: d for d in (GTA5, SYNTHIA, CITYSCAPES)}
 # Stream IDs for the per-image generators; fixed forever so a seed always reproduces the same files.
 _STREAM = {"gta5": 0, "synthia": 1, "cityscapes_train": 2, "cityscapes_val": 3}
 
