@@ -23,6 +23,7 @@ from pipeline_lib.methods.adversarial import (
 from pipeline_lib.models import build_model
 from pipeline_lib.models.discriminator import FCDiscriminator
 
+
 @pytest.fixture(autouse=True, scope="module")
 def one_thread():
     """Tiny tensors: one thread is fastest and does not fight concurrent jobs for the cores."""
