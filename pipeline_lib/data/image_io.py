@@ -35,7 +35,7 @@ def _open(path: Path) -> Image.Image:
 
 def read_rgb(path: str | os.PathLike[str]) -> np.ndarray:
     """H×W×3 uint8 RGB."""
-    return np.asarray(_open(Path(path)).convert("RGB"))
+    return np.array(_open(Path(path)).convert("RGB"))  # writable, so torch.from_numpy needs no copy warning
 
 
 def read_image_size(path: str | os.PathLike[str]) -> tuple[int, int]:
@@ -56,7 +56,7 @@ def read_index_label(path: str | os.PathLike[str]) -> np.ndarray:
     image = _open(path)
     if image.mode not in ("P", "L"):
         raise ImageReadError(f"{path}: expected an 8-bit palette or greyscale label PNG, got mode {image.mode}")
-    return np.asarray(image)
+    return np.array(image)
 
 
 def read_synthia_label(path: str | os.PathLike[str]) -> np.ndarray:
