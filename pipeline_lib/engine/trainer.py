@@ -48,6 +48,38 @@ class TrainerConfig:
     seed: int = 0
 
 
+@dataclass(frozen=True)
+class EngineSettings:
+    """Run-wide settings every method's training shares (config sections ``training`` and ``compute``)."""
+
+    seed: int = 0
+    checkpoint_every: int = 500
+    log_every: int = 20
+    amp: bool = True
+    num_workers: int = 0
+
+    @classmethod
+    def from_config(cls, training: dict[str, Any], compute: dict[str, Any]) -> EngineSettings:
+        return cls(
+            seed=training["seed"],
+            checkpoint_every=training["checkpoint_every"],
+            log_every=training["log_every"],
+            amp=compute["amp"],
+            num_workers=compute["num_workers"],
+        )
+
+    def trainer_config(self, iterations: int, poly_power: float = 0.9, accumulation_steps: int = 1) -> TrainerConfig:
+        return TrainerConfig(
+            iterations=iterations,
+            poly_power=poly_power,
+            accumulation_steps=accumulation_steps,
+            checkpoint_every=self.checkpoint_every,
+            log_every=self.log_every,
+            amp=self.amp,
+            seed=self.seed,
+        )
+
+
 class Trainer:
     """Runs ``step`` for ``config.iterations`` iterations with periodic atomic checkpoints in ``state_dir``.
 

@@ -16,7 +16,7 @@ from pipeline_lib.atomic import atomic_path
 from pipeline_lib.data.datasets import SegmentationDataset, read_file_list
 from pipeline_lib.engine.checkpoint import load_checkpoint, save_checkpoint
 from pipeline_lib.engine.device import select_device, set_cpu_threads
-from pipeline_lib.engine.trainer import CHECKPOINT_NAME, LOG_NAME
+from pipeline_lib.engine.trainer import CHECKPOINT_NAME, LOG_NAME, EngineSettings
 from pipeline_lib.jobs.train_source import settings_fingerprint
 from pipeline_lib.methods.self_training import FineTuneConfig, fine_tune
 from pipeline_lib.models.serialization import load_model, save_model
@@ -122,11 +122,7 @@ def run(
             spec.__dict__, seed, round_index, method, settings, mining, mlsl, union.read_text(),
             Path(thresholds_path).read_text(), Path(model_path).stat().st_mtime_ns,
         ),
-        seed=seed + round_index,
-        checkpoint_every=training_common["checkpoint_every"],
-        log_every=training_common["log_every"],
-        amp=compute["amp"],
-        num_workers=compute["num_workers"],
+        engine=EngineSettings.from_config({**training_common, "seed": seed + round_index}, compute),
     )
     save_model(model_out, model.cpu(), spec)
     heads = {} if presence_head is None else {"presence_head": presence_head.cpu().state_dict()}

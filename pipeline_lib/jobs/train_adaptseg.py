@@ -16,7 +16,7 @@ from pipeline_lib.atomic import atomic_path
 from pipeline_lib.data.datasets import SegmentationDataset
 from pipeline_lib.data.transforms import AugmentationConfig, TrainAugmentation
 from pipeline_lib.engine.device import select_device, set_cpu_threads
-from pipeline_lib.engine.trainer import CHECKPOINT_NAME, LOG_NAME
+from pipeline_lib.engine.trainer import CHECKPOINT_NAME, LOG_NAME, EngineSettings
 from pipeline_lib.jobs.train_source import build_spec, initial_model, settings_fingerprint
 from pipeline_lib.methods.adversarial import AdaptSegConfig, train_adaptseg
 from pipeline_lib.models.serialization import save_model
@@ -93,11 +93,7 @@ def run(
         fingerprint=settings_fingerprint(
             model_config, seed, settings, Path(source_list).read_text(), Path(target_list).read_text()
         ),
-        seed=seed,
-        checkpoint_every=engine["checkpoint_every"],
-        log_every=engine["log_every"],
-        amp=compute["amp"],
-        num_workers=compute["num_workers"],
+        engine=EngineSettings.from_config(engine, compute),
     )
     save_model(model_out, model.cpu(), spec)
     with atomic_path(log_out) as tmp:

@@ -13,7 +13,7 @@ from pipeline_lib.atomic import atomic_path
 from pipeline_lib.data.datasets import SegmentationDataset
 from pipeline_lib.data.transforms import AugmentationConfig, TrainAugmentation
 from pipeline_lib.engine.device import select_device, set_cpu_threads
-from pipeline_lib.engine.trainer import CHECKPOINT_NAME, LOG_NAME
+from pipeline_lib.engine.trainer import CHECKPOINT_NAME, LOG_NAME, EngineSettings
 from pipeline_lib.methods.source import SourceTrainingConfig, train_source
 from pipeline_lib.models.imagenet import load_imagenet_weights
 from pipeline_lib.models.serialization import ModelSpec, save_model
@@ -75,11 +75,7 @@ def run(
         state_dir=Path(state_dir),
         device=device,
         fingerprint=settings_fingerprint(model_config, training["seed"], source, Path(file_list).read_text()),
-        seed=training["seed"],
-        checkpoint_every=training["checkpoint_every"],
-        log_every=training["log_every"],
-        amp=compute["amp"],
-        num_workers=compute["num_workers"],
+        engine=EngineSettings.from_config(training, compute),
     )
     save_model(model_out, model.cpu(), spec)
     with atomic_path(log_out) as tmp:

@@ -34,7 +34,7 @@ from torch import nn
 
 from pipeline_lib.data.datasets import SegmentationDataset, infinite_loader
 from pipeline_lib.data.transforms import AugmentationConfig
-from pipeline_lib.engine.trainer import Trainer, TrainerConfig
+from pipeline_lib.engine.trainer import EngineSettings, Trainer
 from pipeline_lib.losses import segmentation_cross_entropy, upsample_logits
 from pipeline_lib.models.batchnorm import set_bn_affine_trainable, set_bn_mode
 from pipeline_lib.models.discriminator import FCDiscriminator
@@ -227,11 +227,7 @@ def train_adaptseg(
     state_dir: Path,
     device: torch.device,
     fingerprint: str,
-    seed: int = 0,
-    checkpoint_every: int = 500,
-    log_every: int = 20,
-    amp: bool = True,
-    num_workers: int = 0,
+    engine: EngineSettings,
 ) -> tuple[nn.Module, dict[str, FCDiscriminator]]:
     """Train ``model`` in place with AdaptSegNet (resuming from ``state_dir``); returns it and its Ds.
 
@@ -266,21 +262,14 @@ def train_adaptseg(
         modules={"model": model, **{DISCRIMINATOR_NAMES[level]: d for level, d in discriminators.items()}},
         optimizers=optimizers,  # insertion order = step order: G, then D1, then D2 (spec B.5 step 6)
         base_lrs=base_lrs,
-        config=TrainerConfig(
-            iterations=config.iterations,
-            poly_power=config.poly_power,
-            accumulation_steps=config.accumulation_steps,
-            checkpoint_every=checkpoint_every,
-            log_every=log_every,
-            amp=amp,
-            seed=seed,
-        ),
+        config=engine.trainer_config(config.iterations, config.poly_power, config.accumulation_steps),
         state_dir=state_dir,
         device=device,
         fingerprint=fingerprint,
     )
     micro_batches = trainer.start_iteration * config.accumulation_steps
     pin = device.type == "cuda"
+    seed, num_workers = engine.seed, engine.num_workers
     source_batches = infinite_loader(source, config.batch_size, seed, micro_batches, num_workers, pin)
     # Another stream for the target order, so equally long lists are not drawn in lockstep.
     target_batches = infinite_loader(target, config.batch_size, seed + 1, micro_batches, num_workers, pin)

@@ -18,7 +18,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from pipeline_lib.data.datasets import SegmentationDataset, infinite_loader
-from pipeline_lib.engine.trainer import Trainer, TrainerConfig
+from pipeline_lib.engine.trainer import EngineSettings, Trainer
 from pipeline_lib.losses import segmentation_cross_entropy
 from pipeline_lib.models.batchnorm import set_bn_mode
 from pipeline_lib.models.param_groups import LrMultipliers, build_param_groups
@@ -57,11 +57,7 @@ def fine_tune(
     state_dir: Path,
     device: torch.device,
     fingerprint: str,
-    seed: int,
-    checkpoint_every: int,
-    log_every: int,
-    amp: bool,
-    num_workers: int,
+    engine: EngineSettings,
 ) -> None:
     """Train ``model`` (and ``presence_head`` when PWL is on) in place for one round."""
     if config.loss_resolution not in LOSS_RESOLUTIONS:
@@ -88,16 +84,13 @@ def fine_tune(
         modules=modules,
         optimizers={"segmentation": optimizer},
         base_lrs={"segmentation": config.lr},
-        config=TrainerConfig(
-            iterations=config.iterations, poly_power=0.0, checkpoint_every=checkpoint_every,
-            log_every=log_every, amp=amp, seed=seed,
-        ),
+        config=engine.trainer_config(config.iterations, poly_power=0.0),
         state_dir=state_dir,
         device=device,
         fingerprint=fingerprint,
     )
     batches = infinite_loader(
-        dataset, config.batch_size, seed, trainer.start_iteration, num_workers=num_workers,
+        dataset, config.batch_size, engine.seed, trainer.start_iteration, num_workers=engine.num_workers,
         pin_memory=device.type == "cuda",
     )
     model.train()

@@ -15,7 +15,7 @@ from torch import nn
 
 from pipeline_lib.data.datasets import SegmentationDataset, infinite_loader
 from pipeline_lib.data.transforms import AugmentationConfig
-from pipeline_lib.engine.trainer import Trainer, TrainerConfig
+from pipeline_lib.engine.trainer import EngineSettings, Trainer
 from pipeline_lib.losses import segmentation_cross_entropy
 from pipeline_lib.models.batchnorm import set_bn_mode
 from pipeline_lib.models.param_groups import build_param_groups
@@ -42,11 +42,7 @@ def train_source(
     state_dir: Path,
     device: torch.device,
     fingerprint: str,
-    seed: int = 0,
-    checkpoint_every: int = 500,
-    log_every: int = 20,
-    amp: bool = True,
-    num_workers: int = 0,
+    engine: EngineSettings,
 ) -> nn.Module:
     """Train ``model`` in place on ``dataset`` (resuming from ``state_dir`` when a checkpoint is there)."""
     model.to(device)
@@ -57,22 +53,19 @@ def train_source(
         modules={"model": model},
         optimizers={"segmentation": optimizer},
         base_lrs={"segmentation": config.lr},
-        config=TrainerConfig(
-            iterations=config.iterations,
-            poly_power=config.poly_power,
-            accumulation_steps=config.accumulation_steps,
-            checkpoint_every=checkpoint_every,
-            log_every=log_every,
-            amp=amp,
-            seed=seed,
-        ),
+        config=engine.trainer_config(config.iterations, config.poly_power, config.accumulation_steps),
         state_dir=state_dir,
         device=device,
         fingerprint=fingerprint,
     )
     micro_batches = trainer.start_iteration * config.accumulation_steps
     batches = infinite_loader(
-        dataset, config.batch_size, seed, micro_batches, num_workers=num_workers, pin_memory=device.type == "cuda"
+        dataset,
+        config.batch_size,
+        engine.seed,
+        micro_batches,
+        num_workers=engine.num_workers,
+        pin_memory=device.type == "cuda",
     )
     model.train()
     set_bn_mode(model, config.bn_mode)
