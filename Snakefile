@@ -42,3 +42,4 @@ rule all:
     default_target: True
     input:
         DEFAULT_TARGETS,
+        "results/summary.csv",

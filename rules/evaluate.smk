@@ -48,3 +48,23 @@ rule official_evaluation:
         cityscapes_root=config["datasets"]["cityscapes"]["root"],
     script:
         "../workflow/scripts/official_evaluate.py"
+
+
+rule summarize:
+    """results/summary.csv: one row per method and round/stage with mIoU and per-class IoU."""
+    input:
+        lambda wildcards: DEFAULT_TARGETS,
+    output:
+        "results/summary.csv",
+    log:
+        "logs/summarize.log",
+    benchmark:
+        "benchmarks/summarize.tsv"
+    conda:
+        CONDA_ENV
+    threads: 1
+    resources:
+        mem_mb=1000,
+        runtime=10,
+    script:
+        "../workflow/scripts/summarize.py"

@@ -1,0 +1,6 @@
+import checkout_path  # noqa: F401  (makes this checkout's pipeline_lib importable)
+from pipeline_lib.jobs import summarize
+from pipeline_lib.joblog import job_log
+
+with job_log(snakemake.log[0]):
+    summarize.run(list(snakemake.input), snakemake.output[0])
