@@ -70,7 +70,7 @@ def finish_and_check(workdir):
 
 def test_sigkill_of_the_whole_run_resumes_from_last_checkpoint(workdir, config):
     process = start_snakemake(workdir)
-    wait_for_checkpoints(workdir, rows=3)
+    wait_for_checkpoints(workdir, rows=4)  # row 40 logged: checkpoint 30 is on disk
     os.killpg(process.pid, signal.SIGKILL)
     process.wait()
     assert not (workdir / "work/source/model.pt").exists()
@@ -82,7 +82,7 @@ def test_sigkill_of_the_whole_run_resumes_from_last_checkpoint(workdir, config):
 
 def test_sigterm_of_the_job_checkpoints_then_resumes(workdir, config):
     process = start_snakemake(workdir)
-    wait_for_checkpoints(workdir, rows=3)
+    wait_for_checkpoints(workdir, rows=4)  # row 40 logged: checkpoint 30 is on disk
     training_job(process).send_signal(signal.SIGTERM)
     assert process.wait(timeout=120) != 0  # the job stopped early, so this run failed
     assert "checkpointing after this iteration" in (workdir / "logs/train_source.log").read_text()
