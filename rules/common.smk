@@ -4,7 +4,6 @@ from pathlib import Path
 
 from snakemake.exceptions import WorkflowError
 
-DATASETS = ("gta5", "synthia", "cityscapes")
 DEMO_ROOT = config["demo"]["root"]
 CONDA_ENV = "../envs/udaflow.yaml"
 
