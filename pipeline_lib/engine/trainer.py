@@ -22,6 +22,7 @@ from typing import Any, Protocol
 
 import torch
 
+from pipeline_lib.data.datasets import SegmentationDataset, infinite_loader
 from pipeline_lib.engine.checkpoint import load_checkpoint, restore_rng_state, rng_state, save_checkpoint
 from pipeline_lib.engine.schedule import apply_poly_lr
 
@@ -148,6 +149,17 @@ class Trainer:
                 "rng": rng_state(),
                 "config": asdict(self.config),
             },
+        )
+
+    def batches(self, dataset: SegmentationDataset, batch_size: int, seed: int, num_workers: int = 0) -> Iterator[dict]:
+        """The dataset's batch stream positioned where this run resumes: one batch per micro-step done so far."""
+        return infinite_loader(
+            dataset,
+            batch_size,
+            seed,
+            self.start_iteration * self.config.accumulation_steps,
+            num_workers=num_workers,
+            pin_memory=self.device.type == "cuda",
         )
 
     def autocast(self) -> contextlib.AbstractContextManager:

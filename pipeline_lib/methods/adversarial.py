@@ -32,7 +32,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from pipeline_lib.data.datasets import SegmentationDataset, infinite_loader
+from pipeline_lib.data.datasets import SegmentationDataset
 from pipeline_lib.data.transforms import AugmentationConfig
 from pipeline_lib.engine.trainer import EngineSettings, Trainer
 from pipeline_lib.losses import segmentation_cross_entropy, upsample_logits
@@ -267,12 +267,9 @@ def train_adaptseg(
         device=device,
         fingerprint=fingerprint,
     )
-    micro_batches = trainer.start_iteration * config.accumulation_steps
-    pin = device.type == "cuda"
-    seed, num_workers = engine.seed, engine.num_workers
-    source_batches = infinite_loader(source, config.batch_size, seed, micro_batches, num_workers, pin)
+    source_batches = trainer.batches(source, config.batch_size, engine.seed, engine.num_workers)
     # Another stream for the target order, so equally long lists are not drawn in lockstep.
-    target_batches = infinite_loader(target, config.batch_size, seed + 1, micro_batches, num_workers, pin)
+    target_batches = trainer.batches(target, config.batch_size, engine.seed + 1, engine.num_workers)
     model.train()
     set_bn_mode(model, config.bn_mode)
     for discriminator in discriminators.values():

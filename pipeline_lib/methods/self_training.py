@@ -17,7 +17,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from pipeline_lib.data.datasets import SegmentationDataset, infinite_loader
+from pipeline_lib.data.datasets import SegmentationDataset
 from pipeline_lib.engine.trainer import EngineSettings, Trainer
 from pipeline_lib.losses import segmentation_cross_entropy
 from pipeline_lib.models.batchnorm import set_bn_mode
@@ -89,10 +89,7 @@ def fine_tune(
         device=device,
         fingerprint=fingerprint,
     )
-    batches = infinite_loader(
-        dataset, config.batch_size, engine.seed, trainer.start_iteration, num_workers=engine.num_workers,
-        pin_memory=device.type == "cuda",
-    )
+    batches = trainer.batches(dataset, config.batch_size, engine.seed, engine.num_workers)
     model.train()
     set_bn_mode(model, config.bn_mode)
 

@@ -13,7 +13,7 @@ from pathlib import Path
 import torch
 from torch import nn
 
-from pipeline_lib.data.datasets import SegmentationDataset, infinite_loader
+from pipeline_lib.data.datasets import SegmentationDataset
 from pipeline_lib.data.transforms import AugmentationConfig
 from pipeline_lib.engine.trainer import EngineSettings, Trainer
 from pipeline_lib.losses import segmentation_cross_entropy
@@ -58,15 +58,7 @@ def train_source(
         device=device,
         fingerprint=fingerprint,
     )
-    micro_batches = trainer.start_iteration * config.accumulation_steps
-    batches = infinite_loader(
-        dataset,
-        config.batch_size,
-        engine.seed,
-        micro_batches,
-        num_workers=engine.num_workers,
-        pin_memory=device.type == "cuda",
-    )
+    batches = trainer.batches(dataset, config.batch_size, engine.seed, engine.num_workers)
     model.train()
     set_bn_mode(model, config.bn_mode)
 
