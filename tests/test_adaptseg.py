@@ -23,14 +23,7 @@ from pipeline_lib.methods.adversarial import (
 from pipeline_lib.models import build_model
 from pipeline_lib.models.discriminator import FCDiscriminator
 
-
-@pytest.fixture(autouse=True, scope="module")
-def one_thread():
-    """Tiny tensors: one thread is fastest and does not fight concurrent jobs for the cores."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 MULTI = AdversarialLosses(lambda_seg=0.1, lambda_adv={"aux": 2e-4, "out": 1e-3}, gan="vanilla")

@@ -22,12 +22,7 @@ REPO = Path(__file__).resolve().parents[1]
 Shapes = dict[str, tuple[int, ...]]
 
 
-@pytest.fixture(autouse=True, scope="module")
-def one_thread():
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 def deeplab_multi_shapes(layers=(3, 4, 23, 3), width: int = 64, num_classes: int = 19, multi: bool = True) -> Shapes:
