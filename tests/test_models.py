@@ -403,3 +403,15 @@ def test_bn_train_updates_statistics_and_follows_model_mode():
     assert not model.bn1.training
     with pytest.raises(ValueError, match="frozen"):
         set_bn_mode(model, "eval")
+
+
+def test_initial_model_is_a_function_of_the_seed():
+    """A rerun of a training job must start from the same random layers, or demo numbers drift between runs."""
+    from pipeline_lib.jobs.train_source import initial_model
+    from pipeline_lib.models.serialization import ModelSpec
+
+    spec = ModelSpec(arch="deeplabv2_resnet_tiny", num_classes=19, multi_level=False, aspp_branches_used=4)
+    config = {"imagenet_weights": None}
+    first, again, other = (initial_model(config, spec, seed).state_dict() for seed in (0, 0, 1))
+    assert all(torch.equal(first[k], again[k]) for k in first)
+    assert any(not torch.equal(first[k], other[k]) for k in first if first[k].is_floating_point())
