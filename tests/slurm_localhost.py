@@ -92,6 +92,8 @@ class LocalSlurm:
         self.pid_file = self.root / "pids.json"
 
     def start(self, timeout: float = 60) -> None:
+        if os.geteuid() != 0:
+            raise SlurmUnavailable("starting munged, slurmctld and slurmd needs root")
         if self.conf.exists() and not self.conf.read_text().startswith(MARKER):
             raise SlurmUnavailable(f"{self.conf} exists and is not ours: this machine has its own Slurm, left alone")
         self.root.mkdir(parents=True, exist_ok=True)
