@@ -12,7 +12,7 @@ install:
 	$(PYTHON) -m pip install -e ".[test]"
 
 demo: install
-	snakemake --cores $(CORES) results/source/miou.json
+	snakemake --profile workflow/profiles/default --cores $(CORES) results/source/miou.json
 
 test: install
 	$(PYTHON) -m pytest -q

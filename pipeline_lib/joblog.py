@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import contextlib
 import logging
+import resource
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -25,10 +27,20 @@ def job_log(path: str | Path | None) -> Iterator[None]:
         root = logging.getLogger()
         root.addHandler(handler)
         root.setLevel(logging.INFO)
+        started = time.monotonic()
         try:
             yield
+            logging.getLogger("udaflow").info(
+                "job done in %.1f s, peak RSS %.0f MB", time.monotonic() - started, _peak_rss_mb()
+            )
         except BaseException:
             logging.getLogger("udaflow").exception("job failed")
             raise
         finally:
             root.removeHandler(handler)
+
+
+def _peak_rss_mb() -> float:
+    """Largest resident set of this process or of any child it waited for (e.g. data-parallel workers)."""
+    kilobytes = max(resource.getrusage(who).ru_maxrss for who in (resource.RUSAGE_SELF, resource.RUSAGE_CHILDREN))
+    return kilobytes / 1024

@@ -26,6 +26,7 @@ rule train_adaptseg:
     resources:
         mem_mb=12000,
         runtime=48 * 60,
+        gpu=TRAINING_GPUS,
     params:
         state_dir=lambda wildcards: f"work/adaptseg_{wildcards.variant}/state",
         model=config["model"],

@@ -6,6 +6,9 @@ from snakemake.exceptions import WorkflowError
 
 DEMO_ROOT = config["demo"]["root"]
 CONDA_ENV = "../envs/udaflow.yaml"
+# The `gpu` resource of GPU rules (Slurm --gpus); CPU rules ask for none. Profiles may override per rule.
+TRAINING_GPUS = config["compute"]["gpus_per_job"]["training"]
+PREDICTION_GPUS = config["compute"]["gpus_per_job"]["prediction"]
 
 
 wildcard_constraints:

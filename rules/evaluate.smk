@@ -18,6 +18,7 @@ rule evaluate:
     resources:
         mem_mb=4000,
         runtime=120,
+        gpu=PREDICTION_GPUS,
     params:
         evaluation=config["evaluation"],
         compute=config["compute"],

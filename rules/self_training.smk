@@ -68,6 +68,7 @@ rule selftrain_predict:
     resources:
         mem_mb=8000,
         runtime=120,
+        gpu=PREDICTION_GPUS,
     params:
         shards=SELF_TRAINING["shards"],
         prediction=SELF_TRAINING["prediction"],
@@ -163,6 +164,7 @@ rule selftrain_finetune:
     resources:
         mem_mb=8000,
         runtime=12 * 60,
+        gpu=TRAINING_GPUS,
     params:
         state_dir=lambda wildcards: f"work/{wildcards.method}/round{wildcards.round}/state",
         method=lambda wildcards: SELF_TRAINING["methods"][wildcards.method],

@@ -14,7 +14,7 @@ def test_adaptseg_single_end_to_end(workdir):
     config["adaptseg"].update(iterations=4, batch_size=2)
     result = run_snakemake(workdir, "results/adaptseg_single/miou.json", config=config)
     assert result.returncode == 0, result.stdout[-3000:]
-    assert "train_source" not in result.stdout  # AdaptSegNet starts from the ImageNet init, not the source model
+    assert "rule train_source:" not in result.stdout  # AdaptSegNet starts from the ImageNet init, not the source model
     scores = json.loads((workdir / "results/adaptseg_single/miou.json").read_text())
     assert scores["method"] == "adaptseg_single" and 0 <= scores["miou"] <= 100
     assert scores["provenance"]["model_spec"]["multi_level"] is False

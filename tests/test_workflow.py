@@ -22,7 +22,8 @@ def test_source_pipeline_end_to_end_and_rerun_is_noop(workdir):
     assert (workdir / "results/source/per_class.csv").exists()
     assert len(list((workdir / "results/source/visuals").glob("*.png"))) == 3
     assert (workdir / "logs/train_source.log").read_text().count("[10/10]") == 1
-    assert (workdir / "benchmarks/train_source.tsv").exists()
+    assert (workdir / "benchmarks/evaluate/source.tsv").exists()
+    assert "job done in" in (workdir / "logs/train_source.log").read_text()  # time and peak RSS, cached rule
 
     again = run_snakemake(workdir, "results/source/miou.json")
     assert again.returncode == 0

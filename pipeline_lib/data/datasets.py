@@ -166,6 +166,8 @@ def infinite_loader(
     start_iteration: int = 0,
     num_workers: int = 0,
     pin_memory: bool = False,
+    rank: int = 0,
+    world_size: int = 1,
 ) -> Iterator[dict]:
     """Batches forever, starting at ``start_iteration``: iteration k is the same batch whether or not the
     run was interrupted before it.
@@ -173,16 +175,25 @@ def infinite_loader(
     Iteration k is batch k mod n of epoch k // n (n = ``iterations_per_epoch``); each epoch is a fresh
     shuffle (``epoch_order``). Each epoch gets its own ``DataLoader`` (non-persistent workers) after
     ``set_epoch``, so worker copies of the dataset carry the right epoch.
+
+    With ``world_size`` data-parallel ranks, ``batch_size`` is the global batch and rank r gets the r-th
+    of ``world_size`` equal slices of each, so together the ranks see the single-process batches.
     """
+    if batch_size % world_size:
+        raise ValueError(
+            f"batch size {batch_size} cannot be split evenly over {world_size} data-parallel processes "
+            "(one per GPU of the job); use a multiple of the job's GPU count"
+        )
     per_epoch = iterations_per_epoch(len(dataset), batch_size)
+    local_batch = batch_size // world_size
     epoch, first_batch = divmod(start_iteration, per_epoch)
     while True:
-        order = epoch_order(len(dataset), seed, epoch)[: per_epoch * batch_size]
+        order = epoch_order(len(dataset), seed, epoch)[: per_epoch * batch_size].view(per_epoch, batch_size)
         dataset.set_epoch(epoch)
         loader = DataLoader(
             dataset,
-            batch_size=batch_size,
-            sampler=order[first_batch * batch_size :].tolist(),
+            batch_size=local_batch,
+            sampler=order[first_batch:, rank * local_batch : (rank + 1) * local_batch].flatten().tolist(),
             num_workers=num_workers,
             pin_memory=pin_memory,
             drop_last=True,

@@ -23,6 +23,7 @@ from typing import Any, Protocol
 import torch
 
 from pipeline_lib.data.datasets import SegmentationDataset, infinite_loader
+from pipeline_lib.engine import distributed
 from pipeline_lib.engine.checkpoint import load_checkpoint, restore_rng_state, rng_state, save_checkpoint
 from pipeline_lib.engine.schedule import apply_poly_lr
 
@@ -111,9 +112,11 @@ class Trainer:
         self.fingerprint = fingerprint
         self.start_iteration = 0
         self._stop_requested = False
+        self.world = distributed.world()
         self.state_dir.mkdir(parents=True, exist_ok=True)
         torch.manual_seed(config.seed)
         self._resume()
+        distributed.broadcast_modules(self.modules.values())
 
     @property
     def checkpoint_path(self) -> Path:
@@ -139,6 +142,11 @@ class Trainer:
         log.info("resuming from %s at iteration %d", self.checkpoint_path, self.start_iteration)
 
     def save(self, iteration: int) -> None:
+        if self.world.is_main:
+            self._save(iteration)
+        distributed.barrier()  # no rank leaves before the checkpoint is on disk
+
+    def _save(self, iteration: int) -> None:
         save_checkpoint(
             self.checkpoint_path,
             {
@@ -152,7 +160,10 @@ class Trainer:
         )
 
     def batches(self, dataset: SegmentationDataset, batch_size: int, seed: int, num_workers: int = 0) -> Iterator[dict]:
-        """The dataset's batch stream positioned where this run resumes: one batch per micro-step done so far."""
+        """The dataset's batch stream positioned where this run resumes: one batch per micro-step done so far.
+
+        Under data parallelism ``batch_size`` stays the global batch; this rank gets its slice of each.
+        """
         return infinite_loader(
             dataset,
             batch_size,
@@ -160,6 +171,8 @@ class Trainer:
             self.start_iteration * self.config.accumulation_steps,
             num_workers=num_workers,
             pin_memory=self.device.type == "cuda",
+            rank=self.world.rank,
+            world_size=self.world.size,
         )
 
     def autocast(self) -> contextlib.AbstractContextManager:
@@ -188,7 +201,11 @@ class Trainer:
 
     def run(self, step: Callable[[int], dict[str, float]]) -> None:
         total = self.config.iterations
-        progress = _Progress(total, self.start_iteration, self.log_path, self.config.log_every)
+        progress = (
+            _Progress(total, self.start_iteration, self.log_path, self.config.log_every)
+            if self.world.is_main
+            else _NoProgress()
+        )
         with self._stop_on_sigterm():
             for iteration in range(self.start_iteration, total):
                 lrs = {
@@ -201,6 +218,7 @@ class Trainer:
                 for _ in range(self.config.accumulation_steps):
                     for key, value in step(iteration).items():
                         logged[key] = logged.get(key, 0.0) + value / self.config.accumulation_steps
+                logged = self._synchronise_ranks(logged)
                 for optimizer in self.optimizers.values():
                     optimizer.step()
                 if any(not math.isfinite(v) for v in logged.values()):
@@ -212,6 +230,24 @@ class Trainer:
                 if self._stop_requested:
                     sys.exit(128 + signal.SIGTERM)
         progress.close()
+
+    def _synchronise_ranks(self, logged: dict[str, float]) -> dict[str, float]:
+        """Data parallelism (distributed.py): average gradients and logged losses, agree on stopping."""
+        if self.world.size == 1:
+            return logged
+        distributed.average_gradients(self.optimizers.values())
+        logged, self._stop_requested = distributed.reduce_step(logged, self._stop_requested)
+        return logged
+
+
+class _NoProgress:
+    """Ranks other than 0 of a data-parallel run: rank 0 alone prints and writes the CSV log."""
+
+    def update(self, done: int, logged: dict[str, float], lrs: dict[str, float]) -> None:
+        pass
+
+    def close(self) -> None:
+        pass
 
 
 class _Progress:

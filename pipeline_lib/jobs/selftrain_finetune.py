@@ -14,6 +14,7 @@ import torch
 
 from pipeline_lib.atomic import atomic_path
 from pipeline_lib.data.datasets import SegmentationDataset, read_file_list
+from pipeline_lib.engine import distributed
 from pipeline_lib.engine.checkpoint import load_checkpoint, save_checkpoint
 from pipeline_lib.engine.device import select_device, set_cpu_threads
 from pipeline_lib.engine.trainer import CHECKPOINT_NAME, LOG_NAME, EngineSettings
@@ -52,6 +53,7 @@ def feature_channels(model: torch.nn.Module, size_hw: tuple[int, int] = (64, 64)
         return int(model.eval()(torch.zeros(1, 3, *size_hw))["features"].shape[1])
 
 
+@distributed.data_parallel
 def run(
     model_path: str | Path,
     heads_path: str | Path | None,
@@ -124,6 +126,8 @@ def run(
         ),
         engine=EngineSettings.from_config({**training_common, "seed": seed + round_index}, compute),
     )
+    if not distributed.world().is_main:
+        return  # rank 0 of a data-parallel run writes the outputs
     save_model(model_out, model.cpu(), spec)
     heads = {} if presence_head is None else {"presence_head": presence_head.cpu().state_dict()}
     save_checkpoint(heads_out, heads)

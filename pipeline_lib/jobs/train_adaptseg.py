@@ -15,6 +15,7 @@ from typing import Any
 from pipeline_lib.atomic import atomic_path
 from pipeline_lib.data.datasets import SegmentationDataset
 from pipeline_lib.data.transforms import AugmentationConfig, TrainAugmentation
+from pipeline_lib.engine import distributed
 from pipeline_lib.engine.device import select_device, set_cpu_threads
 from pipeline_lib.engine.trainer import CHECKPOINT_NAME, LOG_NAME, EngineSettings
 from pipeline_lib.jobs.train_source import build_spec, initial_model, settings_fingerprint
@@ -35,6 +36,7 @@ def adaptseg_config(settings: dict[str, Any]) -> AdaptSegConfig:
     )
 
 
+@distributed.data_parallel
 def run(
     source_list: str | Path,
     target_list: str | Path,
@@ -95,6 +97,8 @@ def run(
         ),
         engine=EngineSettings.from_config(engine, compute),
     )
+    if not distributed.world().is_main:
+        return  # rank 0 of a data-parallel run writes the outputs
     save_model(model_out, model.cpu(), spec)
     with atomic_path(log_out) as tmp:
         shutil.copyfile(Path(state_dir) / LOG_NAME, tmp)

@@ -15,6 +15,7 @@ from torch import nn
 from pipeline_lib.atomic import atomic_path
 from pipeline_lib.data.datasets import SegmentationDataset
 from pipeline_lib.data.transforms import AugmentationConfig, TrainAugmentation
+from pipeline_lib.engine import distributed
 from pipeline_lib.engine.device import select_device, set_cpu_threads
 from pipeline_lib.engine.trainer import CHECKPOINT_NAME, LOG_NAME, EngineSettings
 from pipeline_lib.methods.source import SourceTrainingConfig, train_source
@@ -51,6 +52,7 @@ def initial_model(model_config: dict[str, Any], spec: ModelSpec, seed: int) -> n
     return model
 
 
+@distributed.data_parallel
 def run(
     file_list: str | Path,
     model_out: str | Path,
@@ -82,6 +84,8 @@ def run(
         fingerprint=settings_fingerprint(model_config, training["seed"], source, Path(file_list).read_text()),
         engine=EngineSettings.from_config(training, compute),
     )
+    if not distributed.world().is_main:
+        return  # rank 0 of a data-parallel run writes the outputs
     save_model(model_out, model.cpu(), spec)
     with atomic_path(log_out) as tmp:
         shutil.copyfile(Path(state_dir) / LOG_NAME, tmp)

@@ -24,4 +24,5 @@ with job_log(snakemake.log[0]):
         training_common=snakemake.params.training_common,
         compute=snakemake.params.compute,
         threads=snakemake.threads,
+        processes=max(1, snakemake.resources.gpu),
     )

@@ -14,4 +14,5 @@ with job_log(snakemake.log[0]):
         engine=snakemake.params.engine,
         compute=snakemake.params.compute,
         threads=snakemake.threads,
+        processes=max(1, snakemake.resources.gpu),
     )

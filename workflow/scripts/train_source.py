@@ -12,4 +12,5 @@ with job_log(snakemake.log[0]):
         training=snakemake.params.training,
         compute=snakemake.params.compute,
         threads=snakemake.threads,
+        processes=max(1, snakemake.resources.gpu),
     )
