@@ -6,6 +6,8 @@ from snakemake.exceptions import WorkflowError
 
 DEMO_ROOT = config["demo"]["root"]
 CONDA_ENV = "../envs/udaflow.yaml"
+# CONDA_ENV plus cityscapesScripts (pyproject extra `official`), for rule official_evaluation.
+CONDA_ENV_OFFICIAL = "../envs/official.yaml"
 
 
 wildcard_constraints:

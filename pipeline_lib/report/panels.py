@@ -20,6 +20,7 @@ from pipeline_lib.data.labels import PALETTE, TRAIN_CLASSES
 #: make the report heavy, not clearer. Label maps are reduced with nearest neighbour (exact colours).
 CELL_WIDTH = 512
 _CELL_INCHES = 2.6
+_LEGEND_ENTRY_INCHES = 1.3
 
 
 def split_visual(panel: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -44,9 +45,11 @@ def shrink(picture: np.ndarray, is_label: bool) -> np.ndarray:
     return np.asarray(Image.fromarray(picture).resize(size, resample))
 
 
-def palette_legend(figure: Figure, columns: int = 10) -> None:
+def palette_legend(figure: Figure) -> None:
+    """The 19 class colours and ignore, as many per line as fit the figure's width."""
     handles = [Patch(color=PALETTE[i] / 255.0, label=name) for i, name in enumerate(TRAIN_CLASSES)]
     handles.append(Patch(color="black", label="ignore"))
+    columns = int(min(10, max(3, figure.get_figwidth() // _LEGEND_ENTRY_INCHES)))
     figure.legend(handles=handles, loc="outside lower center", ncol=columns, fontsize=7, frameon=False)
 
 
