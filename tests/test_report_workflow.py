@@ -60,7 +60,7 @@ def test_report_renders_from_a_source_and_one_round_run(workdir):
         "then each method",  # validation_panels.rst
         "class-balanced (CBST) thresholds, spatial prior",  # pseudo_label_statistics.rst
         "the pseudo-label after the class thresholds",  # pseudo_label_panels.rst
-        "unsupervised domain adaptation for semantic segmentation, GTA5",  # workflow.rst
+        "udaflow report: GTA5",  # workflow.rst
     ):
         assert caption in html, caption
     assert "adaptseg" not in html and "mlsl" not in html
