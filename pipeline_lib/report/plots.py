@@ -118,12 +118,18 @@ def per_class_frame(results: Mapping[str, dict]) -> pd.DataFrame:
     return frame
 
 
+def _best(column: pd.Series) -> list[str]:
+    """Bold the column's best run; nothing when every run is at 0 (a class no method finds is no "best")."""
+    best = column.max()
+    return ["font-weight: bold; text-decoration: underline" if best > 0 and value == best else "" for value in column]
+
+
 def per_class_html(frame: pd.DataFrame) -> str:
     """A standalone HTML table: one colour scale (0-100 %) for every cell, the best run of each column in bold."""
     styled = (
         frame.style.format("{:.1f}", na_rep="–")
         .background_gradient(cmap="YlGn", axis=None, vmin=0.0, vmax=100.0)
-        .highlight_max(axis=0, props="font-weight: bold; text-decoration: underline")
+        .apply(_best, axis=0)
         .set_table_styles(
             [
                 {"selector": "th.col_heading", "props": "writing-mode: vertical-rl; transform: rotate(180deg);"},
