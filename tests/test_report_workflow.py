@@ -6,12 +6,14 @@ follows DEFAULT_TARGETS (no adaptseg or other self-training method may appear).
 """
 
 import json
+import re
 
 import pandas as pd
 import pytest
 from conftest import REPO, run_snakemake, tiny_config
+from test_selftrain_workflow import planned_jobs
 
-from pipeline_lib.report.runs import report_outputs
+from pipeline_lib.report.runs import report_outputs, step_runs
 
 pytestmark = pytest.mark.workflow
 
@@ -64,3 +66,17 @@ def test_report_renders_from_a_source_and_one_round_run(workdir):
     ):
         assert caption in html, caption
     assert "adaptseg" not in html and "mlsl" not in html
+
+
+def test_default_run_draws_the_report_for_every_default_method(workdir):
+    """`snakemake` without a target plans the report jobs: every round/stage of every default target is
+    scored for the plot, and each self-training method gets its pseudo-label figures."""
+    config = tiny_config()
+    plan = run_snakemake(workdir, "-n", config=config)
+    assert plan.returncode == 0, plan.stdout[-3000:]
+    jobs = planned_jobs(plan.stdout)
+    all_inputs = re.search(r"^rule all:\n\s+input: (.+)$", plan.stdout, flags=re.MULTILINE)[1].split(", ")
+    assert set(report_outputs(all_inputs, config["self_training"]["methods"])) <= set(all_inputs)
+    assert jobs["report_scores"] == 1 and jobs["report_validation_panels"] == 1
+    assert jobs["report_pseudo_labels"] == len(config["self_training"]["methods"])
+    assert jobs["evaluate"] == len(step_runs(all_inputs))  # rounds 1..r of each round target, stages alike
