@@ -32,31 +32,31 @@ log = logging.getLogger(__name__)
 DPI = 120
 
 
-def _round_counts(lists: list[str], truth_by_name: dict[str, str], round_index: int) -> LabelCounts:
-    rows = pd.concat([read_file_list(path) for path in lists], ignore_index=True)
+def _round_counts(pseudo: pd.DataFrame, truth_by_name: dict[str, str], round_index: int) -> LabelCounts:
     counts = LabelCounts()
-    progress = Progress(f"round {round_index} pseudo-label statistics", len(rows))
-    for row in rows.itertuples(index=False):
+    progress = Progress(f"round {round_index} pseudo-label statistics", len(pseudo))
+    for row in pseudo.itertuples(index=False):
         truth = truth_by_name.get(row.name)
         counts.update(read_index_label(row.label), read_index_label(truth) if truth else None)
         progress.advance()
     return counts
 
 
-def _panel_rows(store: str, lists: list[str], prior, images: int, round_index: int):
-    pseudo_by_name = dict(
-        itertools.chain.from_iterable(zip(f["name"], f["label"], strict=True) for f in map(read_file_list, lists))
-    )
+def _panel_rows(store: str, pseudo: pd.DataFrame, prior, images: int, round_index: int):
+    """(row label, [image, ground truth, prediction, pseudo-label]) for the first ``images`` of ``store``."""
+    pseudo_by_name = dict(zip(pseudo["name"], pseudo["label"], strict=True))
     for item in itertools.islice(read_predictions(store), images):
         scores = full_resolution(item)
         if prior is not None:
             scores = apply_spatial_prior(scores, prior)
-        prediction = scores.argmax(dim=0).numpy()
+        prediction = colorize(scores.argmax(dim=0).numpy())
         truth = colorize(read_index_label(item.label)) if item.label else None
-        pseudo = colorize(read_index_label(pseudo_by_name[item.name]))
-        image = read_rgb(item.image)
-        cells = [shrink(image, is_label=False), shrink(truth, is_label=True) if truth is not None else None,
-                 shrink(colorize(prediction), is_label=True), shrink(pseudo, is_label=True)]
+        cells = [
+            shrink(read_rgb(item.image), is_label=False),
+            shrink(truth, is_label=True) if truth is not None else None,
+            shrink(prediction, is_label=True),
+            shrink(colorize(read_index_label(pseudo_by_name[item.name])), is_label=True),
+        ]
         yield f"round {round_index}\n{Path(item.name).name}", cells
 
 
@@ -85,9 +85,10 @@ def run(
     tables, panel_labels, panel_cells = [], [], []
     for index, round_index in enumerate(rounds):
         lists = pseudo_lists[index * shards : (index + 1) * shards]
+        pseudo = pd.concat([read_file_list(path) for path in lists], ignore_index=True)
         payload = json.loads(Path(thresholds[index]).read_text())
-        tables.append(round_statistics(round_index, payload, _round_counts(lists, truth_by_name, round_index)))
-        for label, cells in _panel_rows(stores[index], lists, prior, panel_images, round_index):
+        tables.append(round_statistics(round_index, payload, _round_counts(pseudo, truth_by_name, round_index)))
+        for label, cells in _panel_rows(stores[index], pseudo, prior, panel_images, round_index):
             panel_labels.append(label)
             panel_cells.append(cells)
     stats = pd.concat(tables, ignore_index=True)
