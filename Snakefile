@@ -1,6 +1,10 @@
 """udaflow: unsupervised domain adaptation for semantic segmentation, one file-producing job per step."""
 
+from pathlib import Path
+
 from snakemake.utils import min_version, validate
+
+from pipeline_lib.run_messages import error_message, success_message
 
 min_version("9.0")
 
@@ -11,6 +15,9 @@ configfile: "config.yaml"
 validate(config, "workflow/schemas/config.schema.yaml")
 
 
+report: "workflow/report/workflow.rst"
+
+
 include: "rules/common.smk"
 include: "rules/demo.smk"
 include: "rules/labels.smk"
@@ -18,6 +25,7 @@ include: "rules/source.smk"
 include: "rules/evaluate.smk"
 include: "rules/self_training.smk"
 include: "rules/adaptseg.smk"
+include: "rules/report.smk"
 
 
 onstart:
@@ -27,15 +35,11 @@ onstart:
 
 
 onsuccess:
-    print(
-        "udaflow finished: scores in results/<method>/.../miou.json, job logs in logs/."
-    )
+    print(success_message(Path.cwd(), log))
 
 
 onerror:
-    print(
-        "udaflow stopped on an error: the failing job's log (path above) says why; logs/ holds every job's log."
-    )
+    print(error_message(Path.cwd(), log))
 
 
 rule all:
@@ -43,3 +47,4 @@ rule all:
     input:
         DEFAULT_TARGETS,
         "results/summary.csv",
+        REPORT_TARGETS,

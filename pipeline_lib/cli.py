@@ -3,7 +3,10 @@
 - ``udaflow import-adaptsegnet CKPT OUT.pt``: a released AdaptSegNet checkpoint as a udaflow model file
   (two-branch ASPP, Caffe BGR inputs; ``pipeline_lib.models.adaptsegnet_import``);
 - ``udaflow evaluate MODEL.pt --config config.yaml``: the evaluate job on the Cityscapes val list,
-  writing the same files as ``snakemake results/<run>/miou.json``.
+  writing the same files as ``snakemake results/<run>/miou.json``;
+- ``udaflow check-imagenet WEIGHTS.pth --arch ARCH``: load torchvision ImageNet weights the way training
+  does (``model.imagenet_weights``; ``pipeline_lib.models.imagenet``) and list loaded, missing and
+  unexpected keys, before a long run depends on them.
 """
 
 from __future__ import annotations
@@ -16,8 +19,10 @@ from pathlib import Path
 import yaml
 
 from pipeline_lib.jobs import evaluate
+from pipeline_lib.models import ARCHITECTURES, build_model
 from pipeline_lib.models.adaptsegnet_import import RELEASED_ASPP_BRANCHES, import_adaptsegnet
 from pipeline_lib.models.deeplabv2 import ASPP_BRANCH_CHOICES
+from pipeline_lib.models.imagenet import load_imagenet_weights
 
 VAL_LIST = "data/converted/cityscapes/val.csv"
 
@@ -55,6 +60,12 @@ def _evaluate(args: argparse.Namespace) -> None:
     print(f"{out / 'miou.json'}: mIoU {result['miou']:.2f}")
 
 
+def _check_imagenet(args: argparse.Namespace) -> None:
+    model = build_model(args.arch, multi_level=args.multi_level)
+    report = load_imagenet_weights(model, args.weights)
+    print(f"{args.weights} -> {args.arch}: {report.describe()}")
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="udaflow", description=__doc__.splitlines()[0])
     commands = parser.add_subparsers(dest="command", required=True)
@@ -89,6 +100,14 @@ def build_parser() -> argparse.ArgumentParser:
     scorer.add_argument("--out-dir", help="where result files go (default results/<name>)")
     scorer.add_argument("--threads", type=int, default=1, help="CPU threads")
     scorer.set_defaults(handler=_evaluate)
+
+    checker = commands.add_parser(
+        "check-imagenet", help="load torchvision ImageNet weights into an architecture and list the keys it used"
+    )
+    checker.add_argument("weights", help="torchvision .pth, e.g. resnet101-5d3b4d8f.pth or vgg16-397923af.pth")
+    checker.add_argument("--arch", choices=ARCHITECTURES, required=True, help="the config's model.arch")
+    checker.add_argument("--multi-level", action="store_true", help="with AdaptSegNet's aux head (layer5 on layer3)")
+    checker.set_defaults(handler=_check_imagenet)
     return parser
 
 

@@ -8,7 +8,6 @@ never the labels downsampled (``shared/spec/datasets_eval.md`` §6.1). Multi-sca
 from __future__ import annotations
 
 import logging
-import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -25,6 +24,7 @@ from pipeline_lib.data.labels import TRAIN_CLASSES, colorize
 from pipeline_lib.data.transforms import normalize
 from pipeline_lib.losses import upsample_logits
 from pipeline_lib.metrics import ConfusionMatrix
+from pipeline_lib.progress import Progress
 
 log = logging.getLogger(__name__)
 
@@ -76,8 +76,8 @@ def predict_split(
 ) -> Iterator[Prediction]:
     """Predict every labelled image of a ``name,image,label`` file list, printing progress."""
     model.eval()
-    started = time.monotonic()
-    for index, row in enumerate(file_list.itertuples(index=False), start=1):
+    progress = Progress("evaluated", len(file_list))
+    for row in file_list.itertuples(index=False):
         rgb = read_rgb(row.image)
         label = read_index_label(row.label)
         tensor = torch.from_numpy(rgb).permute(2, 0, 1).float()
@@ -85,9 +85,7 @@ def predict_split(
         input_wh = cfg.input_size or (rgb.shape[1], rgb.shape[0])
         probs = predict_probabilities(model, tensor, label.shape, input_wh, cfg)
         prediction = probs.argmax(dim=1)[0].to(torch.uint8).cpu().numpy()
-        if index % 10 == 0 or index == len(file_list):
-            rate = index / (time.monotonic() - started)
-            log.info("evaluated %d/%d images (%.1f img/s)", index, len(file_list), rate)
+        progress.advance()
         yield Prediction(row.name, rgb, prediction, label)
 
 

@@ -40,7 +40,7 @@ rule official_evaluation:
     benchmark:
         "benchmarks/official_evaluation/{run}.tsv"
     conda:
-        CONDA_ENV
+        CONDA_ENV_OFFICIAL
     threads: 1
     resources:
         mem_mb=2000,

@@ -26,6 +26,7 @@ from pipeline_lib.data.datasets import SegmentationDataset, infinite_loader
 from pipeline_lib.engine import distributed
 from pipeline_lib.engine.checkpoint import load_checkpoint, restore_rng_state, rng_state, save_checkpoint
 from pipeline_lib.engine.schedule import apply_poly_lr
+from pipeline_lib.progress import format_duration
 
 log = logging.getLogger(__name__)
 
@@ -299,7 +300,7 @@ class _Progress:
         losses = " ".join(f"{k} {v:.4f}" for k, v in means.items())
         print(
             f"[{done:>{len(str(self.total))}}/{self.total}] {100 * done / self.total:5.1f}% | {losses} | "
-            f"lr {next(iter(lrs.values())):.2e} | {rate:.2f} it/s | eta {_format_seconds(eta)}",
+            f"lr {next(iter(lrs.values())):.2e} | {rate:.2f} it/s | eta {format_duration(eta)}",
             file=sys.stderr,
             flush=True,
         )
@@ -309,10 +310,3 @@ class _Progress:
     def close(self) -> None:
         self._file.close()
 
-
-def _format_seconds(seconds: float) -> str:
-    if not math.isfinite(seconds):
-        return "?"
-    minutes, secs = divmod(int(seconds), 60)
-    hours, minutes = divmod(minutes, 60)
-    return f"{hours}:{minutes:02d}:{secs:02d}"

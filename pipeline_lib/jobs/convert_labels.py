@@ -6,6 +6,7 @@ import logging
 from pathlib import Path
 
 from pipeline_lib.data.convert import convert_labels, list_samples, write_report
+from pipeline_lib.progress import Progress
 
 log = logging.getLogger(__name__)
 
@@ -24,11 +25,10 @@ def run(
 ) -> None:
     samples = list_samples(dataset, Path(root), split)
     log.info("converting %d %s/%s frames from %s", len(samples), dataset, split, root)
-    step = max(1, len(samples) // 10)
+    meter = Progress(f"converted {dataset}/{split}", len(samples), unit="frames")
 
     def progress(done: int, total: int) -> None:
-        if done % step == 0 or done == total:
-            log.info("converted %d/%d", done, total)
+        meter.advance(done - meter.done)
 
     report = convert_labels(
         dataset,  # type: ignore[arg-type]

@@ -20,6 +20,7 @@ from pipeline_lib.data.image_io import read_rgb
 from pipeline_lib.data.transforms import normalize
 from pipeline_lib.engine.device import select_device, set_cpu_threads
 from pipeline_lib.models.serialization import load_model
+from pipeline_lib.progress import Progress
 from pipeline_lib.selftrain.prediction_store import PredictionWriter, StoredPrediction, full_resolution
 from pipeline_lib.selftrain.pseudo_labels import PredictionConfig, predict_stride8
 from pipeline_lib.selftrain.spatial_prior import apply_spatial_prior
@@ -68,8 +69,9 @@ def run(
     prior = load_prior(prior_path)
     histogram = ConfidenceHistogram(spec.num_classes, prediction["histogram_bins"])
     rows = shard_rows(file_list, shard, shards)
+    progress = Progress(f"predicted shard {shard}", len(rows))
     with atomic_path(store_out) as tmp, PredictionWriter(tmp, spec.num_classes) as writer:
-        for index, row in enumerate(rows.itertuples()):
+        for row in rows.itertuples():
             rgb = read_rgb(row.image)
             image = normalize(torch.from_numpy(rgb).permute(2, 0, 1).float(), model.input_convention)
             # SISC windows depend on (seed, round, image position in the list) only.
@@ -79,8 +81,7 @@ def run(
             writer.add(stored.name, stored.image, stored.label, stored.size_hw, stored.probabilities)
             scores = full_resolution(stored, device)
             histogram.update(scores if prior is None else apply_spatial_prior(scores, prior))
-            if (index + 1) % 20 == 0:
-                log.info("predicted %d/%d images of shard %d", index + 1, len(rows), shard)
+            progress.advance()
     with atomic_path(histogram_out) as tmp:
         histogram.save(tmp)
     log.info("shard %d/%d: %d images, %d pixels in the histogram", shard, shards, len(rows), histogram.counts.sum())

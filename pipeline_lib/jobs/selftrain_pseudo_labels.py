@@ -13,7 +13,8 @@ from pipeline_lib.atomic import atomic_path
 from pipeline_lib.data.image_io import read_index_label, write_label
 from pipeline_lib.data.labels import IGNORE_INDEX
 from pipeline_lib.jobs.selftrain_predict import load_prior
-from pipeline_lib.selftrain.prediction_store import full_resolution, read_predictions
+from pipeline_lib.progress import Progress
+from pipeline_lib.selftrain.prediction_store import full_resolution, prediction_count, read_predictions
 from pipeline_lib.selftrain.pseudo_labels import assign_labels
 from pipeline_lib.selftrain.spatial_prior import apply_spatial_prior
 
@@ -38,6 +39,7 @@ def run(
     labels_dir.mkdir(parents=True, exist_ok=True)
     rows = []
     labelled = correct = total = 0
+    progress = Progress(f"pseudo-labelled {Path(store).stem}", prediction_count(store))
     for item in read_predictions(store):
         scores = full_resolution(item)
         if prior is not None:
@@ -52,6 +54,7 @@ def run(
         if item.label:  # diagnostics only (CBST logs pseudo-label quality on Cityscapes train, §4.6)
             truth = read_index_label(item.label)
             correct += int((label[keep] == truth[keep]).sum())
+        progress.advance()
     if not rows:
         raise ValueError(f"{store}: the shard holds no predictions")
     with atomic_path(file_list_out) as tmp:

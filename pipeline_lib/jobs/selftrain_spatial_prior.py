@@ -10,6 +10,7 @@ import numpy as np
 from pipeline_lib.atomic import atomic_path
 from pipeline_lib.data.datasets import read_file_list
 from pipeline_lib.data.image_io import read_index_label
+from pipeline_lib.progress import Progress
 from pipeline_lib.selftrain.spatial_prior import class_position_counts, spatial_prior
 
 log = logging.getLogger(__name__)
@@ -23,7 +24,14 @@ def run(
     labelled = [label for label in rows["label"] if label]
     if not labelled:
         raise ValueError(f"{file_list}: no labelled rows, the spatial prior needs source labels")
-    counts = class_position_counts((read_index_label(p) for p in labelled), num_classes, tuple(size_wh))
+    progress = Progress("spatial prior: read", len(labelled), unit="labels")
+
+    def read(path: str) -> np.ndarray:
+        label = read_index_label(path)
+        progress.advance()
+        return label
+
+    counts = class_position_counts(map(read, labelled), num_classes, tuple(size_wh))
     prior = spatial_prior(counts, sigma, normalization)
     with atomic_path(prior_out) as tmp:
         np.save(tmp, prior)

@@ -46,7 +46,7 @@ def initial_model(model_config: dict[str, Any], spec: ModelSpec, seed: int) -> n
     weights = model_config.get("imagenet_weights")
     if weights:
         report = load_imagenet_weights(model, weights)
-        log.info("ImageNet init from %s: %d tensors loaded, %d new", weights, len(report.loaded), len(report.missing))
+        log.info("ImageNet init from %s: %s", weights, report.describe())
     else:
         log.warning("model.imagenet_weights is null: the backbone starts from random weights")
     return model

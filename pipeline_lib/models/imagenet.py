@@ -12,6 +12,7 @@ silently training from a half-loaded backbone is the failure this module exists 
 from __future__ import annotations
 
 import re
+from collections import Counter
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -38,6 +39,20 @@ class LoadReport:
     loaded: list[str]
     missing: list[str]
     unexpected: list[str]
+
+    def describe(self) -> str:
+        """One line for logs: counts, and the missing/unexpected keys grouped by their first component."""
+        return (
+            f"{len(self.loaded)} tensors loaded; {_grouped('missing (kept at their init)', self.missing)}; "
+            f"{_grouped('unexpected (in the file, not used)', self.unexpected)}"
+        )
+
+
+def _grouped(label: str, keys: list[str]) -> str:
+    """``8 missing (layer5.* 8)``: keys counted per top-level module, so a whole head reads as one entry."""
+    groups = Counter(key.split(".", 1)[0] for key in keys)
+    listed = ", ".join(f"{top}.* {count}" for top, count in groups.items())
+    return f"{len(keys)} {label}" + (f" ({listed})" if keys else "")
 
 
 def _resnet_key(key: str) -> str | None:

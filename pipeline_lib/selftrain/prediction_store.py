@@ -81,6 +81,14 @@ def read_predictions(path: str | os.PathLike[str]) -> Iterator[StoredPrediction]
             )
 
 
+def prediction_count(path: str | os.PathLike[str]) -> int:
+    """How many images a finished shard file holds (for progress lines), without reading them."""
+    with h5py.File(path, "r") as file:
+        if "count" not in file.attrs:
+            raise ValueError(f"{path}: incomplete prediction store (written by a job that did not finish)")
+        return int(file.attrs["count"])
+
+
 def full_resolution(prediction: StoredPrediction, device: torch.device | str = "cpu") -> torch.Tensor:
     """(C, H, W) float32 probabilities at the image's resolution (bilinear, as the logits are upsampled)."""
     stored = torch.from_numpy(prediction.probabilities).to(device).float()[None]

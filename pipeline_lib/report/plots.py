@@ -1,0 +1,140 @@
+"""The report's mIoU plot and per-class IoU table, from parsed ``miou.json`` files.
+
+Figures use matplotlib's object API (``matplotlib.figure.Figure``, rendered by Agg), never pyplot:
+no global state, no display needed on a cluster node. Tables are pandas; the HTML comes from
+``DataFrame.style`` (pandas' Styler), not from hand-written markup.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping, Sequence
+
+import numpy as np
+import pandas as pd
+from matplotlib.figure import Figure
+
+from pipeline_lib.data.labels import CLASSES_13, CLASSES_16, TRAIN_CLASSES
+from pipeline_lib.report.runs import SOURCE, Run, parse_run
+
+#: Marks the classes of the SYNTHIA 16-class protocol that the 13-class one leaves out.
+NOT_IN_13 = "*"
+_PANEL_SIZE = (4.2, 3.0)  # inches per subplot
+
+
+def headline_metrics(results: Mapping[str, dict]) -> list[tuple[str, str]]:
+    """(key in miou.json, label): mIoU16 and mIoU13 for SYNTHIA results (the protocols papers report), else mIoU."""
+    if any("miou16" in scores for scores in results.values()):
+        return [("miou16", "mIoU16"), ("miou13", "mIoU13")]
+    return [("miou", "mIoU")]
+
+
+def _step_axis(runs: Sequence[Run], results: Mapping[str, dict], key: str) -> tuple[list[int], list[float]]:
+    """x = round/stage index, y = the metric; rounds start at 0 = the source model they fine-tune."""
+    ordered = sorted(runs, key=lambda run: run.step)
+    steps = [run.step for run in ordered]
+    values = [results[run.name][key] for run in ordered]
+    if ordered[0].kind == "round" and SOURCE in results:
+        steps.insert(0, 0)
+        values.insert(0, results[SOURCE][key])
+    return steps, values
+
+
+def miou_figure(results: Mapping[str, dict], finals: Sequence[str]) -> Figure:
+    """First panel: every method's final result as bars; then one panel per round/stage method.
+
+    ``results`` maps run names (``cbst_sp/round2``) to parsed ``miou.json``; ``finals`` lists the
+    default targets' run names in the order the bars are drawn. The source-only score is the dashed
+    reference line of every panel.
+    """
+    runs = [parse_run(name) for name in results]
+    stepped: dict[str, list[Run]] = {}
+    for run in runs:
+        if run.kind is not None:
+            stepped.setdefault(run.method, []).append(run)
+    metrics = headline_metrics(results)
+    panels = 1 + len(stepped)
+    cols = min(3, panels)
+    rows = math.ceil(panels / cols)
+    figure = Figure(figsize=(_PANEL_SIZE[0] * cols, _PANEL_SIZE[1] * rows), layout="constrained")
+    axes = figure.subplots(rows, cols, squeeze=False).ravel()
+    key, label = metrics[0]
+    reference = results[SOURCE][key] if SOURCE in results else None
+
+    bars = axes[0]
+    values = [results[name][key] for name in finals]
+    positions = np.arange(len(finals))
+    bars.barh(positions, values, color=["0.6" if name == SOURCE else "C0" for name in finals])
+    bars.set_yticks(positions, finals, fontsize=8)
+    bars.invert_yaxis()
+    for position, value in zip(positions, values, strict=True):
+        bars.annotate(
+            f"{value:.1f}", (value, position), xytext=(2, 0), textcoords="offset points", va="center", fontsize=7
+        )
+    bars.set_xlabel(f"{label} (%)")
+    bars.set_title("final result per method", fontsize=10)
+    bars.set_xlim(0, max(values) * 1.18 if values else 1)
+
+    for axis, (method, method_runs) in zip(axes[1:], stepped.items(), strict=False):
+        for index, (metric_key, metric_label) in enumerate(metrics):
+            steps, ys = _step_axis(method_runs, results, metric_key)
+            style = "-" if index == 0 else ":"
+            axis.plot(steps, ys, marker="o", linestyle=style, color=f"C{index}", label=metric_label)
+            for step, y in zip(steps, ys, strict=True):
+                axis.annotate(f"{y:.1f}", (step, y), xytext=(0, 5), textcoords="offset points", ha="center", fontsize=7)
+        if reference is not None:
+            axis.axhline(reference, color="0.5", linestyle="--", linewidth=1, label=f"source only ({reference:.1f})")
+        kind = method_runs[0].kind
+        axis.set_xticks(steps)
+        axis.set_xlabel(f"{kind} (0 = source model)" if kind == "round" else kind)
+        axis.set_ylabel(f"{label} (%)")
+        axis.set_title(method, fontsize=10)
+        axis.legend(fontsize=7, loc="lower right")
+        axis.margins(y=0.2)
+    for axis in axes[panels:]:
+        axis.set_visible(False)
+    return figure
+
+
+def per_class_frame(results: Mapping[str, dict]) -> pd.DataFrame:
+    """Rows = runs (in ``results`` order), columns = headline mIoU(s) then per-class IoU in percent.
+
+    For SYNTHIA the three classes SYNTHIA lacks (terrain, truck, train) are dropped and the three the
+    13-class protocol also leaves out (wall, fence, pole) carry a ``*``.
+    """
+    metrics = headline_metrics(results)
+    synthia = metrics[0][0] == "miou16"
+    classes = [TRAIN_CLASSES[i] for i in CLASSES_16] if synthia else list(TRAIN_CLASSES)
+    in_13 = {TRAIN_CLASSES[i] for i in CLASSES_13}
+    rows = {}
+    for name, scores in results.items():
+        row = {label: scores.get(key) for key, label in metrics}
+        for cls in classes:
+            column = cls if not synthia or cls in in_13 else f"{cls}{NOT_IN_13}"
+            row[column] = scores["per_class"].get(cls)
+        rows[name] = row
+    frame = pd.DataFrame.from_dict(rows, orient="index", dtype=float)
+    frame.index.name = "run"
+    return frame
+
+
+def _best(column: pd.Series) -> list[str]:
+    """Bold the column's best run; nothing when every run is at 0 (a class no method finds is no "best")."""
+    best = column.max()
+    return ["font-weight: bold; text-decoration: underline" if best > 0 and value == best else "" for value in column]
+
+
+def per_class_html(frame: pd.DataFrame) -> str:
+    """A standalone HTML table: one colour scale (0-100 %) for every cell, the best run of each column in bold."""
+    styled = (
+        frame.style.format("{:.1f}", na_rep="–")
+        .background_gradient(cmap="YlGn", axis=None, vmin=0.0, vmax=100.0)
+        .apply(_best, axis=0)
+        .set_table_styles(
+            [
+                {"selector": "th.col_heading", "props": "writing-mode: vertical-rl; transform: rotate(180deg);"},
+                {"selector": "td, th", "props": "padding: 2px 6px; font-family: sans-serif; font-size: 12px;"},
+            ]
+        )
+    )
+    return styled.to_html(doctype_html=True)

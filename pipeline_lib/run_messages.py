@@ -1,0 +1,80 @@
+"""What the Snakefile's ``onsuccess`` / ``onerror`` handlers print: where results and logs are.
+
+Both look at what is on disk rather than printing a fixed text: how many results exist, whether the
+summary and the report figures are there, and, after a failure, which jobs failed, with their log
+files and the last lines of each (the exception), read from Snakemake's own log.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Sequence
+from pathlib import Path
+
+#: Lines of a failed job's log shown after an error (a Python traceback ends with its message).
+TAIL_LINES = 6
+# Snakemake 9 writes, per failed job: "Error in rule <name>:" and, when the rule has one,
+# "    log: <path> (check log file(s) for error details)".
+_FAILED_RULE = re.compile(r"^Error in rule (?P<rule>\S+):\n(?P<body>(?:[ \t]+.*\n?)*)", re.MULTILINE)
+_LOG_LINE = re.compile(r"^\s+log: (?P<paths>.+?) \(check log file", re.MULTILINE)
+
+
+def _snakemake_logs(log: str | Sequence[str] | None) -> list[Path]:
+    """Snakemake passes its log as a list of paths (one str in older versions)."""
+    if not log:
+        return []
+    paths = [log] if isinstance(log, str) else list(log)
+    return [Path(path) for path in paths]
+
+
+def failed_jobs(snakemake_log_text: str) -> list[tuple[str, list[str]]]:
+    """(rule, its job log files) for every "Error in rule" block of a Snakemake log."""
+    failures = []
+    for match in _FAILED_RULE.finditer(snakemake_log_text):
+        logs = _LOG_LINE.search(match["body"])
+        failures.append((match["rule"], logs["paths"].split(", ") if logs else []))
+    return failures
+
+
+def _tail(path: Path, lines: int = TAIL_LINES) -> list[str]:
+    if not path.is_file():
+        return [f"({path} was not written)"]
+    return path.read_text(errors="replace").splitlines()[-lines:]
+
+
+def error_message(root: str | Path, log: str | Sequence[str] | None) -> str:
+    root = Path(root)
+    lines = ["udaflow stopped on an error."]
+    for snakemake_log in _snakemake_logs(log):
+        text = snakemake_log.read_text(errors="replace") if snakemake_log.is_file() else ""
+        for rule, job_logs in failed_jobs(text):
+            if not job_logs:
+                lines.append(f"  rule {rule} failed (no log file; its error is printed above)")
+            for job_log in job_logs:
+                lines.append(f"  rule {rule} failed; its log {job_log} ends with:")
+                lines.extend(f"      {line}" for line in _tail(root / job_log))
+        lines.append(f"  Snakemake's own log: {snakemake_log}")
+    lines.append(
+        "  Every job's log is under logs/. Fix the cause and run the same command again: finished jobs are kept "
+        "and training resumes from its last checkpoint (add --rerun-incomplete if Snakemake asks)."
+    )
+    return "\n".join(lines)
+
+
+def success_message(root: str | Path, log: str | Sequence[str] | None) -> str:
+    root = Path(root)
+    scores = sorted((root / "results").glob("**/miou.json"))
+    lines = ["udaflow finished."]
+    if scores:
+        lines.append(
+            f"  scores: {len(scores)} results/<method>/[round<r>|stage<s>]/miou.json (+ per_class.csv, visuals/)"
+        )
+    if (root / "results/summary.csv").is_file():
+        lines.append("  summary: results/summary.csv (one row per method and round/stage)")
+    if (root / "results/report").is_dir():
+        lines.append(
+            "  report: figures in results/report/; render them with `snakemake --report report.html` (or report.zip)"
+        )
+    lines.append("  logs: logs/ (one per job), benchmarks/ (time and memory per job)")
+    lines.extend(f"  Snakemake's own log: {path}" for path in _snakemake_logs(log))
+    return "\n".join(lines)

@@ -1,0 +1,139 @@
+"""Figures and tables of `snakemake --report report.html`, all under results/report/.
+
+Driven by DEFAULT_TARGETS (results/<method>/[round<r>|stage<s>]/miou.json): a method that extends
+the default targets appears in the plot, the table and the panels without a change here. Input
+functions read DEFAULT_TARGETS when the DAG is built, so rule files included after this one count.
+"""
+
+from pipeline_lib.report import runs as report_runs
+
+REPORT_DIR = report_runs.REPORT_DIR
+# Target training images per round in a self-training method's pseudo-label panels.
+REPORT_PANEL_IMAGES = 2
+# Every report() output of the default run, for rule all (`snakemake --report` needs them on disk).
+REPORT_TARGETS = lambda wildcards: report_runs.report_outputs(
+    DEFAULT_TARGETS, SELF_TRAINING_METHODS
+)
+
+
+rule report_scores:
+    """mIoU per round/stage of every default method (bars for single results) and the per-class IoU table."""
+    input:
+        lambda wildcards: [run.miou for run in report_runs.step_runs(DEFAULT_TARGETS)],
+    output:
+        plot=report(
+            f"{REPORT_DIR}/miou.png",
+            caption="../workflow/report/miou.rst",
+            category="1. Scores",
+            labels={"figure": "mIoU per round / stage"},
+        ),
+        table=report(
+            f"{REPORT_DIR}/per_class_iou.html",
+            caption="../workflow/report/per_class_iou.rst",
+            category="1. Scores",
+            labels={"figure": "per-class IoU"},
+        ),
+        table_csv=f"{REPORT_DIR}/per_class_iou.csv",
+    log:
+        "logs/report/scores.log",
+    benchmark:
+        "benchmarks/report/scores.tsv"
+    conda:
+        CONDA_ENV
+    threads: 1
+    resources:
+        mem_mb=2000,
+        runtime=10,
+    params:
+        finals=lambda wildcards: [
+            run.name for run in report_runs.final_runs(DEFAULT_TARGETS)
+        ],
+    script:
+        "../workflow/scripts/report_scores.py"
+
+
+rule report_validation_panels:
+    """The same validation images as predicted by every default method, in the Cityscapes palette."""
+    input:
+        lambda wildcards: [
+            run.visuals for run in report_runs.final_runs(DEFAULT_TARGETS)
+        ],
+    output:
+        report(
+            f"{REPORT_DIR}/validation_panels.png",
+            caption="../workflow/report/validation_panels.rst",
+            category="2. Qualitative",
+            labels={"figure": "validation predictions"},
+        ),
+    log:
+        "logs/report/validation_panels.log",
+    benchmark:
+        "benchmarks/report/validation_panels.tsv"
+    conda:
+        CONDA_ENV
+    threads: 1
+    resources:
+        mem_mb=4000,
+        runtime=10,
+    params:
+        runs=lambda wildcards: [
+            run.name for run in report_runs.final_runs(DEFAULT_TARGETS)
+        ],
+    script:
+        "../workflow/scripts/report_validation_panels.py"
+
+
+rule report_pseudo_labels:
+    """Per round: thresholds, labelled share and ground-truth agreement per class, and example panels."""
+    input:
+        thresholds=lambda wildcards: expand(
+            "work/{method}/round{round}/thresholds.json",
+            method=wildcards.method,
+            round=range(1, SELF_TRAINING["rounds"] + 1),
+        ),
+        pseudo_lists=lambda wildcards: expand(
+            "work/{method}/round{round}/pseudo_labels/shard{shard}.csv",
+            method=wildcards.method,
+            round=range(1, SELF_TRAINING["rounds"] + 1),
+            shard=SHARDS,
+        ),
+        stores=lambda wildcards: expand(
+            "work/{method}/round{round}/predictions/shard0.h5",
+            method=wildcards.method,
+            round=range(1, SELF_TRAINING["rounds"] + 1),
+        ),
+        target_list=TARGET_TRAIN_LIST,
+        prior=lambda wildcards: rounds.prior_input(
+            SELF_TRAINING["methods"][wildcards.method]
+        ),
+    output:
+        stats=f"{REPORT_DIR}/pseudo_labels/{{method}}/statistics.csv",
+        figure=report(
+            f"{REPORT_DIR}/pseudo_labels/{{method}}/statistics.png",
+            caption="../workflow/report/pseudo_label_statistics.rst",
+            category="3. Pseudo-labels",
+            subcategory="{method}",
+            labels={"method": "{method}", "figure": "statistics per round"},
+        ),
+        panels=report(
+            f"{REPORT_DIR}/pseudo_labels/{{method}}/panels.png",
+            caption="../workflow/report/pseudo_label_panels.rst",
+            category="3. Pseudo-labels",
+            subcategory="{method}",
+            labels={"method": "{method}", "figure": "panels per round"},
+        ),
+    log:
+        "logs/report/pseudo_labels/{method}.log",
+    benchmark:
+        "benchmarks/report/pseudo_labels/{method}.tsv"
+    conda:
+        CONDA_ENV
+    threads: 1
+    resources:
+        mem_mb=4000,
+        runtime=60,
+    params:
+        rounds=list(range(1, SELF_TRAINING["rounds"] + 1)),
+        panel_images=REPORT_PANEL_IMAGES,
+    script:
+        "../workflow/scripts/report_pseudo_labels.py"

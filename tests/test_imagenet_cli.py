@@ -1,0 +1,26 @@
+"""``udaflow check-imagenet``: a torchvision-layout file loaded as training loads it, keys reported."""
+
+import pytest
+from test_models import materialize, save, torchvision_resnet_shapes
+
+from pipeline_lib.cli import main
+
+
+def test_check_imagenet_reports_missing_and_unexpected_keys(tmp_path, capsys):
+    state = materialize(torchvision_resnet_shapes(layers=(1, 1, 1, 1), width=16))
+    main(["check-imagenet", str(save(state, tmp_path / "resnet.pth")), "--arch", "deeplabv2_resnet_tiny"])
+    out = capsys.readouterr().out
+    assert f"{len(state) - 2} tensors loaded" in out
+    assert "8 missing (kept at their init) (layer5.* 8)" in out  # the 4 ASPP branches, weight + bias
+    assert "2 unexpected (in the file, not used) (fc.* 2)" in out  # torchvision's ImageNet classifier
+
+    main(["check-imagenet", str(save(state, tmp_path / "resnet.pth")), "--arch", "deeplabv2_resnet_tiny",
+          "--multi-level"])
+    assert "16 missing (kept at their init) (layer5.* 8, layer6.* 8)" in capsys.readouterr().out
+
+
+def test_check_imagenet_fails_naming_the_missing_key(tmp_path):
+    state = materialize(torchvision_resnet_shapes(layers=(1, 1, 1, 1), width=16))
+    del state["layer2.0.conv1.weight"]
+    with pytest.raises(ValueError, match=r"1 missing: layer2\.0\.conv1\.weight"):
+        main(["check-imagenet", str(save(state, tmp_path / "partial.pth")), "--arch", "deeplabv2_resnet_tiny"])

@@ -1,0 +1,242 @@
+"""Report building blocks: which runs it shows, the mIoU plot, the per-class table, pseudo-label statistics,
+panels, and the onsuccess/onerror messages."""
+
+import json
+import math
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from pipeline_lib.data.labels import IGNORE_INDEX, TRAIN_CLASSES, colorize
+from pipeline_lib.evaluation import Prediction, visualization_panel
+from pipeline_lib.report import runs
+from pipeline_lib.report.panels import CELL_WIDTH, image_grid, shrink, split_visual
+from pipeline_lib.report.plots import miou_figure, per_class_frame, per_class_html
+from pipeline_lib.report.pseudo_labels import LabelCounts, round_statistics, statistics_figure
+from pipeline_lib.run_messages import error_message, failed_jobs, success_message
+
+TARGETS = [
+    "results/source/miou.json",
+    "results/cbst_sp/round3/miou.json",
+    "results/cpsl/stage2/miou.json",
+    "results/dasac/miou.json",
+    "results/summary.csv",
+]
+
+
+def scores(miou, synthia=False):
+    per_class = {name: float(i) for i, name in enumerate(TRAIN_CLASSES)}
+    result = {"miou": miou, "per_class": per_class}
+    if synthia:
+        for name in ("terrain", "truck", "train"):
+            per_class[name] = 0.0
+        result.update(miou16=miou + 1, miou13=miou + 2)
+    return result
+
+
+# --- runs -----------------------------------------------------------------------------------------
+
+
+def test_runs_follow_the_default_targets():
+    assert [run.name for run in runs.final_runs(TARGETS)] == ["source", "cbst_sp/round3", "cpsl/stage2", "dasac"]
+    assert [run.name for run in runs.step_runs(TARGETS)] == [
+        "source", "cbst_sp/round1", "cbst_sp/round2", "cbst_sp/round3", "cpsl/stage1", "cpsl/stage2", "dasac",
+    ]
+    assert runs.parse_run("cpsl/stage2") == runs.Run("cpsl", "stage", 2)
+    assert runs.Run("cbst", "round", 1).miou == "results/cbst/round1/miou.json"
+    with pytest.raises(ValueError, match="results/cbst/epoch2/miou.json"):
+        runs.final_runs(["results/cbst/epoch2/miou.json"])
+
+
+def test_report_outputs_add_pseudo_label_figures_for_self_training_methods_only():
+    outputs = runs.report_outputs(TARGETS, ["st", "cbst_sp"])
+    assert outputs == [
+        "results/report/miou.png",
+        "results/report/per_class_iou.html",
+        "results/report/validation_panels.png",
+        "results/report/pseudo_labels/cbst_sp/statistics.png",
+        "results/report/pseudo_labels/cbst_sp/panels.png",
+    ]
+
+
+# --- mIoU plot and per-class table ----------------------------------------------------------------
+
+
+def test_miou_figure_has_one_panel_per_stepped_method_with_round_zero_at_source():
+    results = {
+        "source": scores(15.0),
+        "cbst_sp/round1": scores(18.0),
+        "cbst_sp/round2": scores(21.0),
+        "cpsl/stage1": scores(30.0),
+        "cpsl/stage2": scores(33.0),
+        "dasac": scores(40.0),
+    }
+    figure = miou_figure(results, ["source", "cbst_sp/round2", "cpsl/stage2", "dasac"])
+    visible = [axis for axis in figure.axes if axis.get_visible()]
+    assert [axis.get_title() for axis in visible] == ["final result per method", "cbst_sp", "cpsl"]
+    bars = [patch.get_width() for patch in visible[0].patches]
+    assert bars == [15.0, 21.0, 33.0, 40.0]
+    rounds_line = visible[1].lines[0]
+    assert list(rounds_line.get_xdata()) == [0, 1, 2] and list(rounds_line.get_ydata()) == [15.0, 18.0, 21.0]
+    stages_line = visible[2].lines[0]
+    assert list(stages_line.get_xdata()) == [1, 2] and list(stages_line.get_ydata()) == [30.0, 33.0]
+    assert visible[2].lines[1].get_ydata()[0] == 15.0  # the source-only reference line
+
+
+def test_miou_figure_for_synthia_plots_miou16_and_miou13():
+    results = {"source": scores(10.0, True), "cbst/round1": scores(12.0, True)}
+    figure = miou_figure(results, ["source", "cbst/round1"])
+    lines = figure.axes[1].lines
+    assert [line.get_label() for line in lines[:2]] == ["mIoU16", "mIoU13"]
+    assert list(lines[0].get_ydata()) == [11.0, 13.0] and list(lines[1].get_ydata()) == [12.0, 14.0]
+
+
+def test_per_class_table_19_and_synthia_16_13():
+    frame = per_class_frame({"source": scores(15.0), "cbst/round3": scores(20.0)})
+    assert list(frame.columns) == ["mIoU", *TRAIN_CLASSES]
+    assert frame.loc["cbst/round3", "mIoU"] == 20.0 and frame.loc["source", "bicycle"] == 18.0
+
+    synthia = per_class_frame({"source": scores(15.0, True)})
+    assert list(synthia.columns[:2]) == ["mIoU16", "mIoU13"] and len(synthia.columns) == 2 + 16
+    assert "terrain" not in synthia.columns and "wall*" in synthia.columns and "road" in synthia.columns
+    assert synthia.loc["source", "mIoU13"] == 17.0
+
+
+def test_per_class_html_is_a_pandas_table_with_the_best_run_marked():
+    frame = per_class_frame({"source": scores(15.0), "dasac": scores(20.0)})
+    frame.loc["source", "road"] = 55.5
+    html = per_class_html(frame)
+    assert html.startswith("<!DOCTYPE html>") and "traffic sign" in html and "55.5" in html
+    assert html.count("font-weight: bold") >= 1
+
+
+# --- pseudo-label statistics ----------------------------------------------------------------------
+
+
+def test_label_counts_and_round_statistics():
+    pseudo = np.array([[0, 0, 1, IGNORE_INDEX], [1, 1, IGNORE_INDEX, IGNORE_INDEX]], dtype=np.uint8)
+    truth = np.array([[0, 1, 1, 0], [IGNORE_INDEX, 2, 2, 2]], dtype=np.uint8)
+    counts = LabelCounts()
+    counts.update(pseudo, truth)
+    names = list(TRAIN_CLASSES)
+    payload = {
+        "target_portion": 0.2,
+        "thresholds": {name: 1.0 if i > 1 else 0.5 + i / 10 for i, name in enumerate(names)},
+        "class_pixels": {name: 3 if i < 2 else 0 for i, name in enumerate(names)},
+    }
+    table = round_statistics(1, payload, counts).set_index("class")
+    assert table.loc["road", "threshold"] == 0.5 and table.loc["sidewalk", "threshold"] == 0.6
+    assert table.loc["road", "argmax_share"] == 50.0
+    assert table.loc["road", "labelled_share"] == 25.0 and table.loc["sidewalk", "labelled_share"] == 37.5
+    # road: 2 labelled, both checked, 1 correct; sidewalk: 3 labelled, one on an ignore pixel, 1 of 2 correct
+    assert table.loc["road", "agreement"] == 50.0 and table.loc["sidewalk", "agreement"] == 50.0
+    assert math.isnan(table.loc["building", "agreement"])
+    assert table.loc["all", "labelled_share"] == 62.5 and table.loc["all", "agreement"] == 50.0
+    assert set(table["round"]) == {1} and set(table["target_portion"]) == {0.2}
+
+    without_truth = LabelCounts()
+    without_truth.update(pseudo, None)
+    assert round_statistics(1, payload, without_truth)["agreement"].isna().all()
+
+    with pytest.raises(ValueError, match=r"\[19\]"):
+        LabelCounts().update(np.full((2, 2), 19, dtype=np.uint8), None)
+    with pytest.raises(ValueError, match="differ in size"):
+        LabelCounts().update(pseudo, truth[:1])
+
+
+def test_statistics_figure_one_heatmap_per_quantity():
+    names = [*TRAIN_CLASSES, "all"]
+    stats = pd.DataFrame(
+        [
+            {"round": r, "class": name, "target_portion": 0.2 + 0.05 * (r - 1), "threshold": 0.9,
+             "argmax_share": 5.0, "labelled_share": 2.0, "agreement": 80.0}
+            for r in (1, 2) for name in names
+        ]
+    )
+    figure = statistics_figure(stats, "cbst")
+    heatmaps = [axis for axis in figure.axes if axis.images]
+    assert len(heatmaps) == 3
+    assert heatmaps[0].images[0].get_array().shape == (20, 2)
+    assert [label.get_text() for label in heatmaps[0].get_xticklabels()] == ["r1\np=0.20", "r2\np=0.25"]
+
+
+# --- panels ---------------------------------------------------------------------------------------
+
+
+def test_split_visual_inverts_the_evaluation_panel():
+    rng = np.random.default_rng(0)
+    label = rng.integers(0, 19, (8, 12), dtype=np.uint8)
+    prediction = rng.integers(0, 19, (8, 12), dtype=np.uint8)
+    image = rng.integers(0, 255, (8, 12, 3), dtype=np.uint8)
+    panel = visualization_panel(Prediction("a", image, prediction, label))
+    got_image, got_truth, got_prediction = split_visual(panel)
+    np.testing.assert_array_equal(got_image, image)
+    np.testing.assert_array_equal(got_truth, colorize(label))
+    np.testing.assert_array_equal(got_prediction, colorize(prediction))
+    with pytest.raises(ValueError, match="three equal"):
+        split_visual(panel[:, :-1])
+
+
+def test_shrink_keeps_label_colours_and_image_grid_checks_its_shape():
+    label = colorize(np.tile(np.arange(19, dtype=np.uint8), (64, 64)))
+    small = shrink(label, is_label=True)
+    assert small.shape[1] == CELL_WIDTH
+    assert {tuple(c) for c in small.reshape(-1, 3)} <= {tuple(c) for c in label.reshape(-1, 3)}
+    figure = image_grid([[small, None]], ["row"], ["a", "b"], "title")
+    assert len([axis for axis in figure.axes if axis.images]) == 1
+    assert len(figure.legends[0].get_texts()) == 20  # 19 classes + ignore
+    with pytest.raises(ValueError, match="does not match"):
+        image_grid([[small]], ["row"], ["a", "b"], "title")
+
+
+# --- onsuccess / onerror --------------------------------------------------------------------------
+
+# Verbatim from a Snakemake 9.27 log (two failed jobs, one with a log file).
+SNAKEMAKE_LOG = """\
+[Sun Nov 22 02:08:24 2026]
+Error in rule a:
+    message: None
+    jobid: 1
+    output: a.txt
+    log: logs/a.log (check log file(s) for error details)
+    shell:
+        echo boom > logs/a.log; exit 1
+        (command exited with non-zero exit code)
+RuleException:
+CalledProcessError in file "/tmp/smkfail/Snakefile", line 7:
+Command 'set -euo pipefail;  exit 1' returned non-zero exit status 1.
+[Sun Nov 22 02:08:24 2026]
+Error in rule b:
+    message: None
+    jobid: 2
+    output: b.txt
+    shell:
+        exit 1
+        (command exited with non-zero exit code)
+Exiting because a job execution failed. Look above for error messages
+"""
+
+
+def test_error_message_names_failed_jobs_and_shows_their_log_tail(tmp_path):
+    assert failed_jobs(SNAKEMAKE_LOG) == [("a", ["logs/a.log"]), ("b", [])]
+    (tmp_path / "logs").mkdir()
+    (tmp_path / "logs/a.log").write_text("line\n" * 10 + "ValueError: config key x is wrong\n")
+    snakemake_log = tmp_path / "snakemake.log"
+    snakemake_log.write_text(SNAKEMAKE_LOG)
+    message = error_message(tmp_path, [str(snakemake_log)])
+    assert "rule a failed; its log logs/a.log ends with:" in message
+    assert "      ValueError: config key x is wrong" in message
+    assert "rule b failed (no log file" in message and str(snakemake_log) in message
+
+
+def test_success_message_lists_what_exists(tmp_path):
+    assert "scores" not in success_message(tmp_path, None)
+    for name in ("source", "cbst/round1"):
+        (tmp_path / "results" / name).mkdir(parents=True)
+        (tmp_path / "results" / name / "miou.json").write_text(json.dumps(scores(1.0)))
+    (tmp_path / "results/summary.csv").write_text("method\n")
+    (tmp_path / "results/report").mkdir()
+    message = success_message(tmp_path, ["/x/.snakemake/log/run.log"])
+    assert "scores: 2 results/" in message and "results/summary.csv" in message
+    assert "snakemake --report report.html" in message and "/x/.snakemake/log/run.log" in message

@@ -1,0 +1,6 @@
+import checkout_path  # noqa: F401  (makes this checkout's pipeline_lib importable)
+from pipeline_lib.jobs import report_validation_panels
+from pipeline_lib.joblog import job_log
+
+with job_log(snakemake.log[0]):
+    report_validation_panels.run(list(snakemake.input), snakemake.params.runs, snakemake.output[0])
