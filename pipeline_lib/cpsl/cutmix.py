@@ -14,7 +14,9 @@ import math
 import torch
 
 
-def draw_box(size_hw: tuple[int, int], area: float, generator: torch.Generator | None = None) -> tuple[int, int, int, int]:
+def draw_box(
+    size_hw: tuple[int, int], area: float, generator: torch.Generator | None = None
+) -> tuple[int, int, int, int]:
     """(top, left, bottom, right) of a box of ``area`` of the image with a random aspect ratio, inside bounds."""
     height, width = size_hw
     height_fraction = math.exp(torch.rand((), generator=generator).item() * math.log(area))
@@ -33,7 +35,9 @@ def paste_images(target: torch.Tensor, source: torch.Tensor, box: tuple[int, int
     return mixed
 
 
-def paste_labels(labels: torch.Tensor, source_labels: torch.Tensor, box: tuple[int, int, int, int], stride: int) -> torch.Tensor:
+def paste_labels(
+    labels: torch.Tensor, source_labels: torch.Tensor, box: tuple[int, int, int, int], stride: int
+) -> torch.Tensor:
     """Pseudo-labels (N, h, w) at 1/``stride`` of the crop with the crop-resolution source GT inside ``box``.
 
     The reference upsamples the labels by ``stride`` (nearest), pastes, and downsamples by 1/stride

@@ -13,7 +13,9 @@ import torch
 import torch.nn.functional as F
 
 
-def distillation_loss(student_logits: torch.Tensor, teacher_logits: torch.Tensor, reference_quirk: bool) -> torch.Tensor:
+def distillation_loss(
+    student_logits: torch.Tensor, teacher_logits: torch.Tensor, reference_quirk: bool
+) -> torch.Tensor:
     """KD loss between (N, C, h, w) logits of the same resolution; the teacher side carries no gradient.
 
     ``reference_quirk=False``: ``sum_k t_k (log t_k - log s_k)`` averaged over pixels (a true KL).

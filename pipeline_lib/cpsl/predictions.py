@@ -37,7 +37,9 @@ def target_outputs(
         image = normalize(torch.from_numpy(rgb).permute(2, 0, 1).float(), model.input_convention)[None].to(device)
         outputs = {key: value.float() for key, value in model(image).items()}
         if index % 20 == 0 or index == len(rows):
-            log.info("predicted %d/%d target images (%.1f img/s)", index, len(rows), index / (time.monotonic() - started))
+            log.info(
+                "predicted %d/%d target images (%.1f img/s)", index, len(rows), index / (time.monotonic() - started)
+            )
         yield row.name, rgb.shape[:2], image, outputs
 
 

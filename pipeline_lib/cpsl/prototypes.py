@@ -84,7 +84,7 @@ def cosine_similarity_map(features: torch.Tensor, prototypes: torch.Tensor) -> t
 
 
 def save_prototypes(path: str | os.PathLike[str], prototypes: torch.Tensor, counts: torch.Tensor | None = None) -> None:
-    """``torch.save`` of ``{format, prototypes [C, D] float32, counts [C] (images per class, when known)}``, atomically."""
+    """``torch.save`` of ``{format, prototypes [C, D] float32, counts [C]}`` (counts when known), atomically."""
     state = {"format": FORMAT, "prototypes": prototypes.detach().float().cpu()}
     if counts is not None:
         state["counts"] = counts.detach().cpu()

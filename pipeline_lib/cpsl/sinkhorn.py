@@ -24,15 +24,18 @@ def sinkhorn(scores: torch.Tensor, marginal: torch.Tensor, epsilon: float, itera
     65 792 x 19 matrix lose precision there.
     """
     if scores.ndim != 2 or marginal.shape != (scores.shape[1],):
-        raise ValueError(f"scores must be (B, K) and marginal (K,), got {tuple(scores.shape)} and {tuple(marginal.shape)}")
+        raise ValueError(
+            f"scores must be (B, K) and marginal (K,), got {tuple(scores.shape)} and {tuple(marginal.shape)}"
+        )
     if epsilon <= 0 or iterations < 1:
         raise ValueError(f"sinkhorn needs epsilon > 0 and iterations >= 1, got {epsilon} and {iterations}")
     q = torch.exp(scores.double() / epsilon).t()  # K x B, as in the reference (and SwAV)
     samples = q.shape[1]
     r = marginal.double().to(q.device)[:, None]
+    tiny = torch.finfo(q.dtype).tiny  # a class of marginal 0 keeps an all-zero row instead of 0/0
     q /= q.sum()
     for _ in range(iterations):
-        q /= q.sum(dim=1, keepdim=True)
+        q /= q.sum(dim=1, keepdim=True).clamp(min=tiny)
         q *= r
         q /= q.sum(dim=0, keepdim=True)
         q /= samples

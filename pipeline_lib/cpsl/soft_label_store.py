@@ -32,11 +32,17 @@ class SoftLabelWriter:
 
     def add(self, name: str, probabilities: np.ndarray, size_hw: tuple[int, int]) -> None:
         if probabilities.ndim != 3 or probabilities.shape[0] != self.num_classes:
-            raise ValueError(f"soft label of {name} has shape {probabilities.shape}, expected ({self.num_classes}, h, w)")
+            raise ValueError(
+                f"soft label of {name} has shape {probabilities.shape}, expected ({self.num_classes}, h, w)"
+            )
         if "/" in name or name in self.group:
             raise ValueError(f"{self.path}: image name {name!r} contains '/' or appears twice in the target list")
         data = self.group.create_dataset(
-            name, data=probabilities.astype(np.float16), chunks=probabilities.shape, compression="gzip", compression_opts=4
+            name,
+            data=probabilities.astype(np.float16),
+            chunks=probabilities.shape,
+            compression="gzip",
+            compression_opts=4,
         )
         data.attrs["height"], data.attrs["width"] = size_hw
 

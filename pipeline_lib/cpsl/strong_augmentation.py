@@ -70,7 +70,9 @@ class StrongAugmentationConfig:
 
     def __post_init__(self) -> None:
         if self.ops < 0 or not 2 <= self.magnitude <= PARAMETER_MAX:
-            raise ValueError(f"strong augmentation needs ops >= 0 and 2 <= magnitude <= 10, got {self.ops}, {self.magnitude}")
+            raise ValueError(
+                f"strong augmentation needs ops >= 0 and 2 <= magnitude <= 10, got {self.ops}, {self.magnitude}"
+            )
 
 
 @dataclass(frozen=True)
@@ -285,7 +287,9 @@ def strong_view(
     return image, StrongRecord(torch.tensor(flip), ops, cutout)
 
 
-def replay(tensor: torch.Tensor, record: dict[str, torch.Tensor], scale: int, fill: float) -> tuple[torch.Tensor, torch.Tensor]:
+def replay(
+    tensor: torch.Tensor, record: dict[str, torch.Tensor], scale: int, fill: float
+) -> tuple[torch.Tensor, torch.Tensor]:
     """Carry per-pixel maps (N, C, h, w) at 1/``scale`` of the crop into the strong views' geometry.
 
     ``record`` is a collated ``StrongRecord.as_dict()`` batch. Nearest sampling, as ``label_strong_T``;

@@ -142,7 +142,8 @@ class TargetViews(Dataset):
             labels = torch.from_numpy(self.hard_labels[row["name"]].astype(np.int64))
             if tuple(labels.shape) != (height, width):
                 raise ValueError(
-                    f"{self.hard_labels.path}: pseudo-label of {row['name']} is {tuple(labels.shape)}, image {(height, width)}"
+                    f"{self.hard_labels.path}: pseudo-label of {row['name']} is {tuple(labels.shape)}, "
+                    f"the image {(height, width)}"
                 )
             item["pseudo_label"] = weak_geometry(resize_label(labels, (scaled_hw[1], scaled_hw[0])), IGNORE_INDEX)
         return item

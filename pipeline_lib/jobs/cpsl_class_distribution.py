@@ -25,7 +25,9 @@ def class_distribution(counts: np.ndarray) -> np.ndarray:
     return counts.astype(np.float64) / total
 
 
-def run(model_path: str | Path, file_list: str | Path, out: str | Path, *, compute: dict[str, Any], threads: int = 1) -> None:
+def run(
+    model_path: str | Path, file_list: str | Path, out: str | Path, *, compute: dict[str, Any], threads: int = 1
+) -> None:
     """Argmax at output resolution (not upsampled), no threshold, over every target train image."""
     set_cpu_threads(threads)
     device = select_device(compute["device"])

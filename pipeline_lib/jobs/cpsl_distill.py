@@ -69,7 +69,9 @@ def run(
     config = distillation_config(settings)
     teacher, teacher_spec = load_model(teacher_model)
     if stage == 2:
-        student, spec = initial_student(teacher_spec, teacher.input_convention, settings["distillation"], imagenet_weights)
+        student, spec = initial_student(
+            teacher_spec, teacher.input_convention, settings["distillation"], imagenet_weights
+        )
     elif stage == 3:
         student, spec = load_model(teacher_model)
     else:
@@ -80,7 +82,12 @@ def run(
     )
     log.info(
         "CPSL stage %d: distilling %s into a %s student on %d source and %d target frames, %d iterations%s",
-        stage, teacher_model, spec.arch, len(source), len(target), config.optimizer.iterations,
+        stage,
+        teacher_model,
+        spec.arch,
+        len(source),
+        len(target),
+        config.optimizer.iterations,
         " (reference KL quirk)" if config.reference_kl_quirk else "",
     )
     train_distillation(
@@ -92,7 +99,13 @@ def run(
         state_dir=Path(state_dir),
         device=device,
         fingerprint=settings_fingerprint(
-            stage, spec.__dict__, seed, settings, imagenet_weights, file_digest(teacher_model), file_digest(hard_labels),
+            stage,
+            spec.__dict__,
+            seed,
+            settings,
+            imagenet_weights,
+            file_digest(teacher_model),
+            file_digest(hard_labels),
             Path(source_list).read_text(),
             Path(target_list).read_text(),
         ),

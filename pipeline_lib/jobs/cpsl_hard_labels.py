@@ -25,8 +25,13 @@ def thresholded_labels(probabilities: torch.Tensor, threshold: float) -> torch.T
 
 
 def run(
-    model_path: str | Path, file_list: str | Path, store_out: str | Path, *, threshold: float,
-    compute: dict[str, Any], threads: int = 1,
+    model_path: str | Path,
+    file_list: str | Path,
+    store_out: str | Path,
+    *,
+    threshold: float,
+    compute: dict[str, Any],
+    threads: int = 1,
 ) -> None:
     set_cpu_threads(threads)
     device = select_device(compute["device"])

@@ -36,12 +36,23 @@ def run(
             labels = outputs["out"].argmax(dim=1)
             if accumulator is None:
                 accumulator = PrototypeAccumulator(spec.num_classes, features.shape[1], settings["count_cap"])
-            accumulator.update(*image_class_means(features.cpu(), labels.cpu(), spec.num_classes, settings["min_pixels"]))
+            accumulator.update(
+                *image_class_means(features.cpu(), labels.cpu(), spec.num_classes, settings["min_pixels"])
+            )
         log.info("prototype pass %d/%d done", pass_index + 1, settings["passes"])
     assert accumulator is not None  # read_file_list rejects an empty list
     missing = [k for k in range(spec.num_classes) if accumulator.counts[k] == 0]
     if missing:
-        log.warning("classes %s were never predicted with >= %d pixels: their prototypes stay 0", missing, settings["min_pixels"])
+        log.warning(
+            "classes %s were never predicted with >= %d pixels: their prototypes stay 0",
+            missing,
+            settings["min_pixels"],
+        )
     save_prototypes(prototypes_out, accumulator.prototypes, accumulator.counts)
-    log.info("%d prototypes of the %r feature (%d-d) written to %s", spec.num_classes, model.prototype_feature,
-             accumulator.vectors.shape[1], prototypes_out)
+    log.info(
+        "%d prototypes of the %r feature (%d-d) written to %s",
+        spec.num_classes,
+        model.prototype_feature,
+        accumulator.vectors.shape[1],
+        prototypes_out,
+    )

@@ -19,7 +19,9 @@ from pipeline_lib.models.serialization import load_model
 log = logging.getLogger(__name__)
 
 
-def run(model_path: str | Path, file_list: str | Path, store_out: str | Path, *, compute: dict[str, Any], threads: int = 1) -> None:
+def run(
+    model_path: str | Path, file_list: str | Path, store_out: str | Path, *, compute: dict[str, Any], threads: int = 1
+) -> None:
     set_cpu_threads(threads)
     device = select_device(compute["device"])
     model, spec = load_model(model_path)

@@ -34,7 +34,12 @@ def file_digest(path: str | Path) -> str:
 
 
 def datasets(
-    source_list: str | Path, target_list: str | Path, settings: dict[str, Any], convention: str, seed: int, **target_extra: Any
+    source_list: str | Path,
+    target_list: str | Path,
+    settings: dict[str, Any],
+    convention: str,
+    seed: int,
+    **target_extra: Any,
 ) -> tuple[SegmentationDataset, TargetViews]:
     """The source crops and the target views every CPSL training stage draws from."""
     source_aug = AugmentationConfig(**settings["source_augmentation"])
@@ -75,12 +80,21 @@ def run(
     marginal = torch.from_numpy(np.load(class_distribution_path))
     seed = engine["seed"]
     source, target = datasets(
-        source_list, target_list, settings, model.input_convention, seed,
-        full_image=True, soft_labels=SoftLabelStore(soft_labels),
+        source_list,
+        target_list,
+        settings,
+        model.input_convention,
+        seed,
+        full_image=True,
+        soft_labels=SoftLabelStore(soft_labels),
     )
     log.info(
         "CPSL stage 1 on %d source and %d target frames, %d iterations, prototypes of %r (%d-d)",
-        len(source), len(target), config.optimizer.iterations, model.prototype_feature, prototypes.shape[1],
+        len(source),
+        len(target),
+        config.optimizer.iterations,
+        model.prototype_feature,
+        prototypes.shape[1],
     )
     _, state = train_stage1(
         model,
@@ -92,8 +106,15 @@ def run(
         state_dir=Path(state_dir),
         device=device,
         fingerprint=settings_fingerprint(
-            spec.__dict__, seed, settings, Path(source_list).read_text(), Path(target_list).read_text(),
-            file_digest(warmup_model), file_digest(soft_labels), file_digest(prototypes_path), marginal.tolist(),
+            spec.__dict__,
+            seed,
+            settings,
+            Path(source_list).read_text(),
+            Path(target_list).read_text(),
+            file_digest(warmup_model),
+            file_digest(soft_labels),
+            file_digest(prototypes_path),
+            marginal.tolist(),
         ),
         engine=EngineSettings.from_config(engine, compute),
     )

@@ -22,7 +22,12 @@ def run(model_in: str | Path, model_out: str | Path, *, released: bool) -> None:
         spec, report = import_proda(model_in, model_out)
         log.info(
             "warm-up imported from %s: %s, %d tensors, %d counters absent, %d counters ignored, iteration %s",
-            model_in, spec.arch, len(report.loaded), len(report.missing), len(report.ignored), report.iteration,
+            model_in,
+            spec.arch,
+            len(report.loaded),
+            len(report.missing),
+            len(report.ignored),
+            report.iteration,
         )
         return
     model, spec = load_model(model_in)

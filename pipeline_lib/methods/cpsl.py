@@ -26,6 +26,7 @@ from __future__ import annotations
 
 import contextlib
 import copy
+import logging
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -48,6 +49,8 @@ from pipeline_lib.data.labels import IGNORE_INDEX
 from pipeline_lib.engine.trainer import EngineSettings, Trainer
 from pipeline_lib.losses import segmentation_cross_entropy, upsample_logits
 from pipeline_lib.models.param_groups import LrMultipliers, build_param_groups
+
+log = logging.getLogger(__name__)
 
 TEACHER_BN_MODES = ("train", "eval")
 Backward = Callable[[torch.Tensor], None]
@@ -126,6 +129,13 @@ class CPSLState(nn.Module):
     def __init__(self, prototypes: torch.Tensor, queue_length: int) -> None:
         super().__init__()
         initial = F.normalize(prototypes.float(), dim=1)  # train.py L43-51: L2-normalised init
+        absent = torch.nonzero(prototypes.abs().sum(dim=1) == 0).flatten()
+        if len(absent):
+            # A class the warm-up never predicted has a zero prototype, whose normalisation has an
+            # unbounded gradient; it starts from a random unit vector instead (as SwAV's prototypes).
+            log.warning("classes %s have no initial prototype: random unit vectors instead", absent.tolist())
+            random = torch.randn(len(absent), prototypes.shape[1], generator=torch.Generator().manual_seed(0))
+            initial[absent] = F.normalize(random, dim=1)
         self.prototypes = nn.Parameter(initial.clone())
         self.register_buffer("prototypes_ema", initial.clone())
         self.feature_queue = FeatureQueue(queue_length, prototypes.shape[1])
@@ -203,7 +213,11 @@ def stage1_step(
         strong_out = student(target["strong_image"].to(device, non_blocking=True))
     strong_features = upsample_logits(strong_out[key].float(), quarter)
     loss_consistency = prototype_consistency(
-        weak_features, strong_features, state.prototypes_ema, target["strong"], QUARTER,
+        weak_features,
+        strong_features,
+        state.prototypes_ema,
+        target["strong"],
+        QUARTER,
         config.self_labelling.temperature,
     )
     total = loss_target + config.sl_lambda * loss_sl + config.consistency_weight * loss_consistency
@@ -235,7 +249,9 @@ def _set_teacher_mode(teacher: nn.Module, bn_mode: str) -> None:
         param.requires_grad_(False)
 
 
-def _batches(trainer: Trainer, source: SegmentationDataset, target: TargetViews, batch: int, engine: EngineSettings) -> Iterator:
+def _batches(
+    trainer: Trainer, source: SegmentationDataset, target: TargetViews, batch: int, engine: EngineSettings
+) -> Iterator:
     source_batches = trainer.batches(source, batch, engine.seed, engine.num_workers)
     target_batches = trainer.batches(target, batch, engine.seed + 1, engine.num_workers)
     return zip(source_batches, target_batches, strict=True)
@@ -278,7 +294,15 @@ def train_stage1(
     def step(iteration: int) -> dict[str, float]:
         source_batch, target_batch = next(batches)
         return stage1_step(
-            student, teacher, state, marginal, config, source_batch, target_batch, trainer.backward, device,
+            student,
+            teacher,
+            state,
+            marginal,
+            config,
+            source_batch,
+            target_batch,
+            trainer.backward,
+            device,
             trainer.autocast,
         )
 
@@ -394,8 +418,16 @@ def stage1_config(section: dict) -> Stage1Config:
         **{
             key: stage[key]
             for key in (
-                "sl_lambda", "consistency_weight", "ce_weight", "rce_weight", "train_threshold", "cutmix_prob",
-                "cutmix_area", "ema_decay", "prototype_ema_decay", "teacher_bn",
+                "sl_lambda",
+                "consistency_weight",
+                "ce_weight",
+                "rce_weight",
+                "train_threshold",
+                "cutmix_prob",
+                "cutmix_area",
+                "ema_decay",
+                "prototype_ema_decay",
+                "teacher_bn",
             )
         },
     )

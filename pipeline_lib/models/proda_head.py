@@ -63,9 +63,7 @@ class ProDAClassifier(nn.Module):
         self, in_channels: int, num_classes: int, dilations: Sequence[int] = (6, 12, 18, 24), dropout: float = 0.1
     ) -> None:
         super().__init__()
-        self.conv2d_list = nn.ModuleList(
-            [_branch(in_channels, 1, 1), *(_branch(in_channels, 3, d) for d in dilations)]
-        )
+        self.conv2d_list = nn.ModuleList([_branch(in_channels, 1, 1), *(_branch(in_channels, 3, d) for d in dilations)])
         concatenated = PRODA_FEATURE_CHANNELS * (len(dilations) + 1)
         self.bottleneck = nn.Sequential(
             SEBlock(concatenated),

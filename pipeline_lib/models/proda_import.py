@@ -92,7 +92,9 @@ def infer_proda_spec(state: Mapping[str, torch.Tensor]) -> ModelSpec:
         raise ValueError("no conv1.weight: not a DeepLab-v2 ResNet state dict")
     width = state["conv1.weight"].shape[0]
     if width not in _RESNET_BY_STEM_WIDTH:
-        raise ValueError(f"conv1.weight has {width} output channels; known stem widths: {sorted(_RESNET_BY_STEM_WIDTH)}")
+        raise ValueError(
+            f"conv1.weight has {width} output channels; known stem widths: {sorted(_RESNET_BY_STEM_WIDTH)}"
+        )
     if _CLASSIFIER_KEY not in state:
         raise ValueError(f"no {_CLASSIFIER_KEY}: not a ProDA/CPSL Classifier_Module2 head")
     return ModelSpec(
