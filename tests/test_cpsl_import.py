@@ -12,6 +12,7 @@ import pytest
 import torch
 
 from pipeline_lib.cli import main
+from pipeline_lib.data.transforms import denormalize, mean_colour, normalize
 from pipeline_lib.models import build_model
 from pipeline_lib.models.proda_import import import_proda, load_proda_checkpoint
 from pipeline_lib.models.serialization import load_model
@@ -81,18 +82,15 @@ def released_checkpoint(path, shapes: Shapes, prototypes: torch.Tensor | None = 
     return state
 
 
-@pytest.mark.parametrize("bn_pretrain", [False, True])
-def test_documented_resnet101_layout_is_our_model(bn_pretrain):
-    """Every documented key exists in our R101 with the ProDA head, with the same shape: 653 / 658 entries."""
-    ours = {
-        k: tuple(v.shape)
-        for k, v in build_model("deeplabv2_resnet101", head="proda", bn_pretrain=bn_pretrain).state_dict().items()
-        if not k.endswith("num_batches_tracked")
-    }
-    documented = documented_shapes(bn_pretrain=bn_pretrain)
+def test_documented_resnet101_layout_is_our_model():
+    """Every documented key exists in our R101 with the ProDA head and bn_pretrain, with the same shape:
+    658 entries with the 105 BN counters (653 without bn_pretrain's 5)."""
+    model = build_model("deeplabv2_resnet101", head="proda", bn_pretrain=True)
+    ours = {k: tuple(v.shape) for k, v in model.state_dict().items() if not k.endswith("num_batches_tracked")}
+    documented = documented_shapes(bn_pretrain=True)
     assert ours == documented
-    counters = 104 + (1 if bn_pretrain else 0)  # one num_batches_tracked per BatchNorm
-    assert len(documented) + counters == (658 if bn_pretrain else 653)
+    assert len(model.state_dict()) == 658 and len(documented) == 658 - 105
+    assert len([key for key in documented if not key.startswith("bn_pretrain.")]) + 104 == 653
 
 
 def test_released_checkpoint_imports_and_predicts_like_the_weights(tmp_path):
@@ -160,3 +158,11 @@ def test_cli_import_cpsl_writes_the_model_and_prototypes(tmp_path, capsys):
     assert "ProDA head, rgb01 inputs" in printed and "0 unexpected" in printed and "iteration 70000" in printed
     assert load_model(tmp_path / "model.pt")[1].head == "proda"
     assert torch.equal(torch.load(tmp_path / "prototypes.pt")["prototypes"], torch.ones(19, 256))
+
+
+def test_proda_input_convention_is_rgb_over_255():
+    """Spec §2.1: ProDA/CPSL subtract an all-zero mean and divide by 255, with no std."""
+    image = torch.rand(3, 4, 5) * 255
+    torch.testing.assert_close(normalize(image, "rgb01"), image / 255)
+    torch.testing.assert_close(denormalize(normalize(image, "rgb01"), "rgb01"), image)
+    assert mean_colour("rgb01").abs().sum() == 0
