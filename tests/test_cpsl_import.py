@@ -13,9 +13,10 @@ import torch
 
 from pipeline_lib.cli import main
 from pipeline_lib.data.transforms import denormalize, mean_colour, normalize
+from pipeline_lib.jobs import cpsl_warmup
 from pipeline_lib.models import build_model
 from pipeline_lib.models.proda_import import import_proda, load_proda_checkpoint
-from pipeline_lib.models.serialization import load_model
+from pipeline_lib.models.serialization import ModelSpec, load_model, save_model
 
 Shapes = dict[str, tuple[int, ...]]
 
@@ -166,3 +167,17 @@ def test_proda_input_convention_is_rgb_over_255():
     torch.testing.assert_close(normalize(image, "rgb01"), image / 255)
     torch.testing.assert_close(denormalize(normalize(image, "rgb01"), "rgb01"), image)
     assert mean_colour("rgb01").abs().sum() == 0
+
+
+def test_warmup_job_imports_a_released_checkpoint_or_keeps_the_source_model(tmp_path):
+    """``cpsl.warmup_checkpoint`` goes through the same import; without it the source model is re-saved."""
+    released_checkpoint(tmp_path / "warmup.pkl", documented_shapes(layers=(1, 1, 1, 1), width=16))
+    cpsl_warmup.run(tmp_path / "warmup.pkl", tmp_path / "imported.pt", released=True)
+    model, spec = load_model(tmp_path / "imported.pt")
+    assert spec.head == "proda" and model.input_convention == "rgb01" and model.prototype_feature == "feat"
+    source = build_model("deeplabv2_resnet_tiny")
+    save_model(tmp_path / "source.pt", source, ModelSpec("deeplabv2_resnet_tiny"))
+    cpsl_warmup.run(tmp_path / "source.pt", tmp_path / "warmup.pt", released=False)
+    model, spec = load_model(tmp_path / "warmup.pt")
+    assert spec.head == "aspp" and model.prototype_feature == "features"
+    assert all(torch.equal(v, source.state_dict()[k]) for k, v in model.state_dict().items())
