@@ -2,6 +2,8 @@
 
 - ``udaflow import-adaptsegnet CKPT OUT.pt``: a released AdaptSegNet checkpoint as a udaflow model file
   (two-branch ASPP, Caffe BGR inputs; ``pipeline_lib.models.adaptsegnet_import``);
+- ``udaflow import-cpsl CKPT.pkl OUT.pt``: a released CPSL/ProDA checkpoint (warm-up or stage 1-3) as
+  a udaflow model file (ProDA head, RGB/255 inputs; ``pipeline_lib.models.proda_import``);
 - ``udaflow evaluate MODEL.pt --config config.yaml``: the evaluate job on the Cityscapes val list,
   writing the same files as ``snakemake results/<run>/miou.json``;
 - ``udaflow check-imagenet WEIGHTS.pth --arch ARCH``: load torchvision ImageNet weights the way training
@@ -18,11 +20,13 @@ from pathlib import Path
 
 import yaml
 
+from pipeline_lib.cpsl.prototypes import save_prototypes
 from pipeline_lib.jobs import evaluate
 from pipeline_lib.models import ARCHITECTURES, build_model
 from pipeline_lib.models.adaptsegnet_import import RELEASED_ASPP_BRANCHES, import_adaptsegnet
 from pipeline_lib.models.deeplabv2 import ASPP_BRANCH_CHOICES
 from pipeline_lib.models.imagenet import load_imagenet_weights
+from pipeline_lib.models.proda_import import import_proda
 
 VAL_LIST = "data/converted/cityscapes/val.csv"
 
@@ -35,6 +39,21 @@ def _import_adaptsegnet(args: argparse.Namespace) -> None:
         f"{spec.aspp_branches_used}-branch ASPP, caffe_bgr inputs; {len(report.loaded)} tensors loaded, "
         f"{counters} num_batches_tracked counters absent from the file, 0 unexpected"
     )
+
+
+def _import_cpsl(args: argparse.Namespace) -> None:
+    spec, report = import_proda(args.checkpoint, args.output)
+    print(
+        f"{args.output}: {spec.arch}, ProDA head, rgb01 inputs, bn_pretrain {spec.bn_pretrain}, {spec.num_classes} "
+        f"classes; {len(report.loaded)} tensors loaded, {len(report.missing)} num_batches_tracked counters absent "
+        f"from the file, {len(report.ignored)} extra counters ignored, 0 unexpected; iteration {report.iteration}, "
+        f"best_iou {report.best_iou}"
+    )
+    if args.prototypes_out:
+        if report.prototypes is None:
+            raise SystemExit(f"{args.checkpoint}: no learned prototypes_ema (only stage-1 checkpoints carry them)")
+        save_prototypes(args.prototypes_out, report.prototypes)
+        print(f"{args.prototypes_out}: prototypes_ema {tuple(report.prototypes.shape)}")
 
 
 def _evaluate(args: argparse.Namespace) -> None:
@@ -84,6 +103,16 @@ def build_parser() -> argparse.ArgumentParser:
         help="ASPP branches summed; 2 reproduces the released models (default), 4 is DeepLab-v2 proper",
     )
     importer.set_defaults(handler=_import_adaptsegnet)
+
+    cpsl = commands.add_parser(
+        "import-cpsl",
+        help="write a released CPSL/ProDA .pkl (warm-up, stage 1, 2 or 3) as a udaflow model file; also the "
+        "format of config cpsl.warmup_checkpoint",
+    )
+    cpsl.add_argument("checkpoint", help="e.g. from_gta5_to_cityscapes_on_deeplabv2_best_model.pkl")
+    cpsl.add_argument("output", help="udaflow model file to write, e.g. work/cpsl_released/model.pt")
+    cpsl.add_argument("--prototypes-out", help="also write the checkpoint's learned prototypes_ema (stage 1)")
+    cpsl.set_defaults(handler=_import_cpsl)
 
     scorer = commands.add_parser("evaluate", help="score a udaflow model file on the Cityscapes val list")
     scorer.add_argument("model", help="udaflow model file (work/<run>/model.pt or an imported one)")

@@ -13,8 +13,8 @@ The behaviours replicate what the reference code gets from PIL/torchvision
   index identical to PIL; torch's ``nearest`` is off by half a pixel);
 - ``color_jitter``: torchvision ``ColorJitter`` on float tensors;
 - ``gaussian_blur``: PIL ``GaussianBlur(radius)`` where the radius is the Gaussian sigma, edges repeated;
-- ``normalize``: the ImageNet convention (DA-SAC A.4.2, CBST §3.1 step 8) and the Caffe BGR convention
-  (AdaptSegNet B.3), which imported weights require.
+- ``normalize``: the ImageNet convention (DA-SAC A.4.2, CBST §3.1 step 8), the Caffe BGR convention
+  (AdaptSegNet B.3) and ProDA/CPSL's plain RGB/255 (cpsl_proda.md §2.1), which imported weights require.
 """
 
 from __future__ import annotations
@@ -30,8 +30,8 @@ import torch.nn.functional as F
 
 from pipeline_lib.data.labels import IGNORE_INDEX
 
-Convention = Literal["imagenet", "caffe_bgr"]
-CONVENTIONS: tuple[str, ...] = ("imagenet", "caffe_bgr")
+Convention = Literal["imagenet", "caffe_bgr", "rgb01"]
+CONVENTIONS: tuple[str, ...] = ("imagenet", "caffe_bgr", "rgb01")
 
 _IMAGENET_MEAN = (0.485, 0.456, 0.406)  # RGB, on [0, 1]
 _IMAGENET_STD = (0.229, 0.224, 0.225)
@@ -167,7 +167,7 @@ def crop_or_pad(
     crop_h, crop_w = crop_hw
     if 0 <= top and 0 <= left and top + crop_h <= height and left + crop_w <= width:
         return tensor[..., top : top + crop_h, left : left + crop_w]
-    canvas = torch.empty((*tensor.shape[:-2], crop_h, crop_w), dtype=tensor.dtype)
+    canvas = torch.empty((*tensor.shape[:-2], crop_h, crop_w), dtype=tensor.dtype, device=tensor.device)
     canvas[...] = fill
     src_top, src_left = max(0, top), max(0, left)
     src_bottom, src_right = min(height, top + crop_h), min(width, left + crop_w)
@@ -355,6 +355,8 @@ def mean_colour(convention: Convention) -> torch.Tensor:
     _check_convention(convention)
     if convention == "imagenet":
         return torch.tensor(_IMAGENET_MEAN).view(3, 1, 1) * 255.0
+    if convention == "rgb01":
+        return torch.zeros(3, 1, 1)
     return torch.tensor(_CAFFE_MEAN_BGR[::-1]).view(3, 1, 1)
 
 
@@ -363,13 +365,16 @@ def normalize(image: torch.Tensor, convention: Convention) -> torch.Tensor:
 
     ``imagenet``: RGB/255, minus the ImageNet mean, divided by its std (DA-SAC, CBST, torchvision
     weights). ``caffe_bgr``: BGR on 0..255 minus the Caffe mean, no std (AdaptSegNet B.3; imported
-    AdaptSegNet weights expect exactly this).
+    AdaptSegNet weights expect exactly this). ``rgb01``: RGB/255 with no mean and no std (ProDA/CPSL,
+    whose mean is all zeros; imported CPSL/ProDA checkpoints expect it, cpsl_proda.md §2.1).
     """
     _check_convention(convention)
     if convention == "imagenet":
         mean = torch.tensor(_IMAGENET_MEAN, dtype=image.dtype).view(3, 1, 1)
         std = torch.tensor(_IMAGENET_STD, dtype=image.dtype).view(3, 1, 1)
         return (image / 255.0 - mean) / std
+    if convention == "rgb01":
+        return image / 255.0
     return image.flip(-3) - torch.tensor(_CAFFE_MEAN_BGR, dtype=image.dtype).view(3, 1, 1)
 
 
@@ -380,6 +385,8 @@ def denormalize(image: torch.Tensor, convention: Convention) -> torch.Tensor:
         mean = torch.tensor(_IMAGENET_MEAN, dtype=image.dtype).view(3, 1, 1)
         std = torch.tensor(_IMAGENET_STD, dtype=image.dtype).view(3, 1, 1)
         return (image * std + mean) * 255.0
+    if convention == "rgb01":
+        return image * 255.0
     return (image + torch.tensor(_CAFFE_MEAN_BGR, dtype=image.dtype).view(3, 1, 1)).flip(-3)
 
 

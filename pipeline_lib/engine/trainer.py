@@ -200,7 +200,11 @@ class Trainer:
         finally:
             signal.signal(signal.SIGTERM, previous)
 
-    def run(self, step: Callable[[int], dict[str, float]]) -> None:
+    def run(
+        self, step: Callable[[int], dict[str, float]], after_step: Callable[[int], None] | None = None
+    ) -> None:
+        """``step`` runs once per micro-batch; ``after_step`` once per iteration right after the optimiser
+        steps and before any checkpoint (EMA teachers, CPSL §6.4 step 14)."""
         total = self.config.iterations
         progress = (
             _Progress(total, self.start_iteration, self.log_path, self.config.log_every)
@@ -222,6 +226,8 @@ class Trainer:
                 logged = self._synchronise_ranks(logged)
                 for optimizer in self.optimizers.values():
                     optimizer.step()
+                if after_step is not None:
+                    after_step(iteration)
                 if any(not math.isfinite(v) for v in logged.values()):
                     raise FloatingPointError(f"non-finite loss at iteration {iteration}: {logged}")
                 done = iteration + 1

@@ -29,19 +29,33 @@ TINY_RESNET_LAYERS = (1, 1, 1, 1)
 TINY_RESNET_BASE_WIDTH = 16
 
 
-def build_model(arch: str, num_classes: int = 19, multi_level: bool = False, aspp_branches_used: int = 4) -> nn.Module:
-    """Build ``arch`` with freshly initialised weights (load pretrained ones with ``imagenet``)."""
+def build_model(
+    arch: str,
+    num_classes: int = 19,
+    multi_level: bool = False,
+    aspp_branches_used: int = 4,
+    head: str = "aspp",
+    bn_pretrain: bool = False,
+) -> nn.Module:
+    """Build ``arch`` with freshly initialised weights (load pretrained ones with ``imagenet``).
+
+    ``head`` and ``bn_pretrain`` select ProDA/CPSL's head and SimCLR-student BatchNorm (ResNets only).
+    """
+    resnet_options = {
+        "multi_level": multi_level,
+        "aspp_branches_used": aspp_branches_used,
+        "head": head,
+        "bn_pretrain": bn_pretrain,
+    }
     if arch == "deeplabv2_resnet101":
-        return DeepLabV2ResNet(num_classes, multi_level=multi_level, aspp_branches_used=aspp_branches_used)
+        return DeepLabV2ResNet(num_classes, **resnet_options)
     if arch == "deeplabv2_resnet_tiny":
         return DeepLabV2ResNet(
-            num_classes,
-            layers=TINY_RESNET_LAYERS,
-            base_width=TINY_RESNET_BASE_WIDTH,
-            multi_level=multi_level,
-            aspp_branches_used=aspp_branches_used,
+            num_classes, layers=TINY_RESNET_LAYERS, base_width=TINY_RESNET_BASE_WIDTH, **resnet_options
         )
     if arch == "deeplabv2_vgg16":
+        if head != "aspp" or bn_pretrain:
+            raise ValueError("deeplabv2_vgg16 has only the ASPP head and no bn_pretrain (ResNet-only options)")
         if multi_level:
             raise ValueError("deeplabv2_vgg16 is single-level (AdaptSegNet DeeplabVGG, spec B.1.5)")
         return DeepLabV2VGG16(num_classes, aspp_branches_used=aspp_branches_used)

@@ -11,6 +11,8 @@ One module serves all three repositories because their backbones share torchvisi
 Heads (spec A.3.1, B.1.1, B.1.3): ``Classifier_Module``-style ASPP, four 3x3 convs with bias, summed.
 Single-level puts ``layer5`` on ``layer4`` (DA-SAC, AdaptSegNet ``Res_Deeplab``); multi-level puts
 ``layer5`` on ``layer3`` (auxiliary) and ``layer6`` on ``layer4`` (main), AdaptSegNet ``DeeplabMulti``.
+``head="proda"`` puts ProDA/CPSL's GroupNorm + SE ASPP (``proda_head``) on ``layer4`` instead, optionally
+behind CPSL's ``bn_pretrain`` BatchNorm (the ``--bn_clr`` SimCLR students, cpsl_proda.md §7.1, §8).
 """
 
 from __future__ import annotations
@@ -20,7 +22,11 @@ from collections.abc import Sequence
 import torch
 from torch import nn
 
+from pipeline_lib.models.proda_head import ProDAClassifier
+
 ASPP_BRANCH_CHOICES = (2, 4)
+#: ``aspp`` = DeepLab-v2's summed ASPP (DA-SAC, AdaptSegNet); ``proda`` = ProDA/CPSL ``Classifier_Module2``.
+HEAD_CHOICES = ("aspp", "proda")
 
 
 class Bottleneck(nn.Module):
@@ -87,8 +93,13 @@ class DeepLabV2ResNet(nn.Module):
     """DeepLab-v2 ResNet (default: ResNet-101) with output stride 8, keys identical to the references.
 
     ``forward`` returns ``{"out": main logits, "features": layer4 output}`` plus ``"aux"`` (layer3
-    logits) when ``multi_level``; logits are at stride 8 and not upsampled, so the caller chooses
-    the upsampling (DA-SAC and AdaptSegNet both use bilinear, align_corners=True; spec Part C).
+    logits) when ``multi_level``, and ``"feat"`` (the 256-d map before the 1x1 classifier) with the
+    ProDA head; logits are at stride 8 and not upsampled, so the caller chooses the upsampling
+    (DA-SAC and AdaptSegNet both use bilinear, align_corners=True; spec Part C).
+
+    ``prototype_feature`` names the output that feeds the final classifier, the feature CPSL/ProDA
+    prototypes are means of: ``"feat"`` for the ProDA head, ``"features"`` (layer4) for the ASPP
+    head, whose convolutions go straight to logits.
 
     ``base_width`` scales every channel count (64 = ResNet-101); with ``layers`` it gives the tiny
     CPU variant the same geometry as the full model.
@@ -104,11 +115,18 @@ class DeepLabV2ResNet(nn.Module):
         multi_level: bool = False,
         aspp_dilations: Sequence[int] = (6, 12, 18, 24),
         aspp_branches_used: int = 4,
+        head: str = "aspp",
+        bn_pretrain: bool = False,
     ) -> None:
         super().__init__()
         if len(layers) != 4:
             raise ValueError(f"layers must give four stage depths, got {tuple(layers)}")
+        if head not in HEAD_CHOICES:
+            raise ValueError(f"head must be one of {HEAD_CHOICES}, got {head!r}")
+        if head == "proda" and multi_level:
+            raise ValueError("the ProDA head is single-level (one layer5 on layer4, cpsl_proda.md §8)")
         self.multi_level = multi_level
+        self.head_type = head
         self._inplanes = base_width
         self.conv1 = nn.Conv2d(3, base_width, kernel_size=7, stride=2, padding=3, bias=False)
         self.bn1 = nn.BatchNorm2d(base_width)
@@ -120,13 +138,19 @@ class DeepLabV2ResNet(nn.Module):
         self.layer4 = self._make_layer(base_width * 8, layers[3], dilation=4)
         layer3_channels = base_width * 4 * Bottleneck.expansion
         layer4_channels = base_width * 8 * Bottleneck.expansion
-        if multi_level:
+        self.bn_pretrain = nn.BatchNorm2d(layer4_channels) if bn_pretrain else None
+        extra_prefixes: tuple[str, ...] = ("bn_pretrain.",) if bn_pretrain else ()
+        self.prototype_feature = "feat" if head == "proda" else "features"
+        if head == "proda":
+            self.layer5 = ProDAClassifier(layer4_channels, num_classes, aspp_dilations)
+            self.new_parameter_prefixes = ("layer5.", *extra_prefixes)
+        elif multi_level:
             self.layer5 = ASPPClassifier(layer3_channels, num_classes, aspp_dilations, aspp_branches_used)
             self.layer6 = ASPPClassifier(layer4_channels, num_classes, aspp_dilations, aspp_branches_used)
-            self.new_parameter_prefixes: tuple[str, ...] = ("layer5.", "layer6.")
+            self.new_parameter_prefixes: tuple[str, ...] = ("layer5.", "layer6.", *extra_prefixes)
         else:
             self.layer5 = ASPPClassifier(layer4_channels, num_classes, aspp_dilations, aspp_branches_used)
-            self.new_parameter_prefixes = ("layer5.",)
+            self.new_parameter_prefixes = ("layer5.", *extra_prefixes)
         self._init_weights()
 
     def _make_layer(self, planes: int, blocks: int, stride: int = 1, dilation: int = 1) -> nn.Sequential:
@@ -158,6 +182,11 @@ class DeepLabV2ResNet(nn.Module):
         x = self.maxpool(self.relu(self.bn1(self.conv1(x))))
         low_level = self.layer3(self.layer2(self.layer1(x)))
         features = self.layer4(low_level)
+        if self.bn_pretrain is not None:
+            features = self.bn_pretrain(features)
+        if self.head_type == "proda":
+            feat, out = self.layer5(features)
+            return {"out": out, "features": features, "feat": feat}
         if self.multi_level:
             return {"out": self.layer6(features), "aux": self.layer5(low_level), "features": features}
         return {"out": self.layer5(features), "features": features}

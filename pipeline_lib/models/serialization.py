@@ -25,9 +25,13 @@ class ModelSpec:
     num_classes: int = 19
     multi_level: bool = False
     aspp_branches_used: int = 4
+    head: str = "aspp"  # "proda": ProDA/CPSL Classifier_Module2 (older model files lack the key: "aspp")
+    bn_pretrain: bool = False  # CPSL's BatchNorm after layer4 of SimCLR students
 
     def build(self) -> nn.Module:
-        return build_model(self.arch, self.num_classes, self.multi_level, self.aspp_branches_used)
+        return build_model(
+            self.arch, self.num_classes, self.multi_level, self.aspp_branches_used, self.head, self.bn_pretrain
+        )
 
 
 def save_model(path: str | os.PathLike[str], model: nn.Module, spec: ModelSpec) -> None:

@@ -1,0 +1,52 @@
+"""The warm-up / teacher passes over the target train images (spec §3, §4, §5): eval mode, no augmentation.
+
+Every pass sees the full image (the reference's 1024x2048, ``noaug``, no shuffle) and keeps the
+network outputs at output stride 8, where the soft labels, prototypes and class distribution live;
+only the flip-averaged hard labels are upsampled to the image resolution.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import numpy as np
+import torch
+from torch import nn
+
+from pipeline_lib.data.datasets import read_file_list
+from pipeline_lib.data.image_io import read_rgb
+from pipeline_lib.data.transforms import normalize
+from pipeline_lib.losses import upsample_logits
+
+log = logging.getLogger(__name__)
+
+
+@torch.no_grad()
+def target_outputs(
+    model: nn.Module, file_list: str | Path, device: torch.device
+) -> Iterator[tuple[str, tuple[int, int], torch.Tensor, dict[str, torch.Tensor]]]:
+    """(name, image size, normalised image (1, 3, H, W), stride-8 outputs) per target image, in list order."""
+    model.eval()
+    rows = read_file_list(file_list)
+    started = time.monotonic()
+    for index, row in enumerate(rows.itertuples(index=False), start=1):
+        rgb = np.asarray(read_rgb(row.image))
+        image = normalize(torch.from_numpy(rgb).permute(2, 0, 1).float(), model.input_convention)[None].to(device)
+        outputs = {key: value.float() for key, value in model(image).items()}
+        if index % 20 == 0 or index == len(rows):
+            log.info(
+                "predicted %d/%d target images (%.1f img/s)", index, len(rows), index / (time.monotonic() - started)
+            )
+        yield row.name, rgb.shape[:2], image, outputs
+
+
+@torch.no_grad()
+def flip_averaged_probabilities(model: nn.Module, image: torch.Tensor, size_hw: tuple[int, int]) -> torch.Tensor:
+    """Softmax of the image and of its mirror, each upsampled (bilinear, align_corners) to ``size_hw``, averaged
+    (``generate_pseudo_label.py --flip``, L74-88). Returns (C, H, W)."""
+    plain = upsample_logits(model(image)["out"].float(), size_hw).softmax(dim=1)
+    mirrored = upsample_logits(model(image.flip(-1))["out"].float(), size_hw).softmax(dim=1).flip(-1)
+    return ((plain + mirrored) / 2)[0]

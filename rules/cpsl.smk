@@ -1,0 +1,197 @@
+"""CPSL (Li et al., CVPR 2022, on ProDA): the reference's eight hand-run commands as one chain.
+
+work/cpsl/warmup/ holds the warm-up model and what is computed from it (soft labels, prototypes,
+class distribution); stage 1 trains work/cpsl/stage1/model.pt; stages 2 and 3 each make the previous
+stage's flip-averaged hard labels and distil them into work/cpsl/stage<s>/model.pt. Rule evaluate
+scores every stage (results/cpsl/stage<s>/miou.json). Spec: shared/spec/cpsl_proda.md.
+"""
+
+CPSL = config["cpsl"]
+CPSL_WARMUP = "work/cpsl/warmup"
+CPSL_TARGET_LIST = "data/converted/cityscapes/train.csv"
+CPSL_ENGINE = {
+    key: config["training"][key] for key in ("seed", "checkpoint_every", "log_every")
+}
+DEFAULT_TARGETS.extend(f"results/cpsl/stage{stage}/miou.json" for stage in (1, 2, 3))
+
+
+rule cpsl_warmup:
+    """The warm-up model: the source-only model, or a released warm-up .pkl (cpsl.warmup_checkpoint)."""
+    input:
+        model=CPSL["warmup_checkpoint"] or "work/source/model.pt",
+    output:
+        model=f"{CPSL_WARMUP}/model.pt",
+    log:
+        "logs/cpsl/warmup.log",
+    benchmark:
+        "benchmarks/cpsl/warmup.tsv"
+    conda:
+        CONDA_ENV
+    threads: 1
+    resources:
+        mem_mb=4000,
+        runtime=10,
+    params:
+        released=bool(CPSL["warmup_checkpoint"]),
+    script:
+        "../workflow/scripts/cpsl_warmup.py"
+
+
+rule cpsl_soft_labels:
+    """The warm-up model's float16 class probabilities of every target train image, at output stride 8."""
+    input:
+        model=f"{CPSL_WARMUP}/model.pt",
+        file_list=CPSL_TARGET_LIST,
+    output:
+        store=f"{CPSL_WARMUP}/soft_labels.h5",
+    log:
+        "logs/cpsl/soft_labels.log",
+    benchmark:
+        "benchmarks/cpsl/soft_labels.tsv"
+    conda:
+        CONDA_ENV
+    threads: config["compute"]["train_threads"]
+    resources:
+        mem_mb=8000,
+        runtime=120,
+    params:
+        compute=config["compute"],
+    script:
+        "../workflow/scripts/cpsl_soft_labels.py"
+
+
+rule cpsl_prototypes:
+    """Per-class mean classifier-input features of the target pixels, labelled by the warm-up argmax."""
+    input:
+        model=f"{CPSL_WARMUP}/model.pt",
+        file_list=CPSL_TARGET_LIST,
+    output:
+        prototypes=f"{CPSL_WARMUP}/prototypes.pt",
+    log:
+        "logs/cpsl/prototypes.log",
+    benchmark:
+        "benchmarks/cpsl/prototypes.tsv"
+    conda:
+        CONDA_ENV
+    threads: config["compute"]["train_threads"]
+    resources:
+        mem_mb=8000,
+        runtime=240,
+    params:
+        settings=CPSL["prototypes"],
+        compute=config["compute"],
+    script:
+        "../workflow/scripts/cpsl_prototypes.py"
+
+
+rule cpsl_class_distribution:
+    """The Sinkhorn marginal: the class histogram of the warm-up model's target predictions."""
+    input:
+        model=f"{CPSL_WARMUP}/model.pt",
+        file_list=CPSL_TARGET_LIST,
+    output:
+        distribution=f"{CPSL_WARMUP}/class_distribution.npy",
+    log:
+        "logs/cpsl/class_distribution.log",
+    benchmark:
+        "benchmarks/cpsl/class_distribution.tsv"
+    conda:
+        CONDA_ENV
+    threads: config["compute"]["train_threads"]
+    resources:
+        mem_mb=8000,
+        runtime=120,
+    params:
+        compute=config["compute"],
+    script:
+        "../workflow/scripts/cpsl_class_distribution.py"
+
+
+rule cpsl_stage1:
+    """Stage 1: rectified soft labels, Sinkhorn self-labelling, weak/strong consistency, EMA, CutMix."""
+    input:
+        warmup=f"{CPSL_WARMUP}/model.pt",
+        soft_labels=f"{CPSL_WARMUP}/soft_labels.h5",
+        prototypes=f"{CPSL_WARMUP}/prototypes.pt",
+        class_distribution=f"{CPSL_WARMUP}/class_distribution.npy",
+        source=source_split(),
+        target=CPSL_TARGET_LIST,
+    output:
+        model="work/cpsl/stage1/model.pt",
+        prototypes="work/cpsl/stage1/prototypes_ema.pt",
+        train_log="results/cpsl/stage1/train_log.csv",
+    log:
+        "logs/cpsl/stage1.log",
+    benchmark:
+        "benchmarks/cpsl/stage1.tsv"
+    conda:
+        CONDA_ENV
+    threads: config["compute"]["train_threads"]
+    resources:
+        mem_mb=16000,
+        runtime=7 * 24 * 60,
+    params:
+        state_dir="work/cpsl/stage1/state",
+        settings={key: value for key, value in CPSL.items() if key != "distillation"},
+        engine=CPSL_ENGINE,
+        compute=config["compute"],
+    script:
+        "../workflow/scripts/cpsl_stage1.py"
+
+
+rule cpsl_hard_labels:
+    """The previous stage's flip-averaged hard labels of the target train images, thresholded."""
+    input:
+        model=lambda wildcards: f"work/cpsl/stage{int(wildcards.stage) - 1}/model.pt",
+        file_list=CPSL_TARGET_LIST,
+    output:
+        store="work/cpsl/stage{stage}/pseudo_labels.h5",
+    log:
+        "logs/cpsl/stage{stage}_pseudo_labels.log",
+    benchmark:
+        "benchmarks/cpsl/stage{stage}_pseudo_labels.tsv"
+    wildcard_constraints:
+        stage="[23]",
+    conda:
+        CONDA_ENV
+    threads: config["compute"]["train_threads"]
+    resources:
+        mem_mb=8000,
+        runtime=240,
+    params:
+        threshold=CPSL["distillation"]["threshold"],
+        compute=config["compute"],
+    script:
+        "../workflow/scripts/cpsl_hard_labels.py"
+
+
+rule cpsl_distill:
+    """Stages 2 and 3: CE on the hard labels plus KD from the previous stage's model, on the strong view."""
+    input:
+        teacher=lambda wildcards: f"work/cpsl/stage{int(wildcards.stage) - 1}/model.pt",
+        pseudo_labels="work/cpsl/stage{stage}/pseudo_labels.h5",
+        source=source_split(),
+        target=CPSL_TARGET_LIST,
+    output:
+        model="work/cpsl/stage{stage}/model.pt",
+        train_log="results/cpsl/stage{stage}/train_log.csv",
+    log:
+        "logs/cpsl/stage{stage}.log",
+    benchmark:
+        "benchmarks/cpsl/stage{stage}.tsv"
+    wildcard_constraints:
+        stage="[23]",
+    conda:
+        CONDA_ENV
+    threads: config["compute"]["train_threads"]
+    resources:
+        mem_mb=16000,
+        runtime=4 * 24 * 60,
+    params:
+        state_dir=lambda wildcards: f"work/cpsl/stage{wildcards.stage}/state",
+        settings={key: value for key, value in CPSL.items() if key != "stage1"},
+        imagenet_weights=config["model"]["imagenet_weights"],
+        engine=CPSL_ENGINE,
+        compute=config["compute"],
+    script:
+        "../workflow/scripts/cpsl_distill.py"

@@ -1,0 +1,54 @@
+"""End to end: the CPSL chain from the demo data to results/cpsl/stage3/miou.json (issue 7)."""
+
+import csv
+import json
+
+import h5py
+import numpy as np
+import pytest
+from conftest import run_snakemake, tiny_config
+
+pytestmark = pytest.mark.workflow
+
+
+def test_cpsl_chain_to_stage3(workdir):
+    config = tiny_config()
+    config["cpsl"].update(batch_size=2)
+    config["cpsl"]["stage1"].update(iterations=3, feature_samples=16, queue_length=32)
+    config["cpsl"]["distillation"].update(iterations=3)
+    result = run_snakemake(workdir, "results/cpsl/stage3/miou.json", config=config)
+    assert result.returncode == 0, result.stdout[-3000:]
+    for rule in (
+        "train_source",
+        "cpsl_warmup",
+        "cpsl_soft_labels",
+        "cpsl_prototypes",
+        "cpsl_class_distribution",
+        "cpsl_stage1",
+        "cpsl_hard_labels",
+        "cpsl_distill",
+    ):
+        assert f"rule {rule}:" in result.stdout or f"Rule: {rule}" in result.stdout, rule
+
+    warmup = workdir / "work/cpsl/warmup"
+    with h5py.File(warmup / "soft_labels.h5") as store:
+        names = sorted(store["soft_labels"])
+        probabilities = store["soft_labels"][names[0]][()]
+    assert len(names) == 4 and probabilities.dtype == np.float16 and probabilities.shape[0] == 19
+    np.testing.assert_allclose(probabilities.astype(np.float32).sum(axis=0), 1.0, atol=5e-3)
+    distribution = np.load(warmup / "class_distribution.npy")
+    assert distribution.dtype == np.float64 and distribution.shape == (19,) and distribution.sum() == pytest.approx(1.0)
+
+    with (workdir / "results/cpsl/stage1/train_log.csv").open() as handle:
+        stage1 = list(csv.DictReader(handle))
+    assert stage1[-1]["iteration"] == "3"
+    assert {"loss_source", "loss_target", "loss_sl", "loss_consistency"} <= set(stage1[-1])
+    with (workdir / "results/cpsl/stage3/train_log.csv").open() as handle:
+        stage3 = list(csv.DictReader(handle))
+    assert {"loss_pseudo", "loss_kd"} <= set(stage3[-1])
+
+    scores = json.loads((workdir / "results/cpsl/stage3/miou.json").read_text())
+    assert scores["method"] == "cpsl/stage3" and 0 <= scores["miou"] <= 100
+    assert scores["provenance"]["model_spec"]["bn_pretrain"] is True
+    assert "random weights" in (workdir / "logs/cpsl/stage2.log").read_text()
+    assert not (workdir / "work/cpsl/stage2/state/checkpoint.pt").exists()
