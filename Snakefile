@@ -18,6 +18,7 @@ include: "rules/source.smk"
 include: "rules/evaluate.smk"
 include: "rules/self_training.smk"
 include: "rules/adaptseg.smk"
+include: "rules/dasac.smk"
 
 
 onstart:
