@@ -2,6 +2,8 @@
 
 - ``udaflow import-adaptsegnet CKPT OUT.pt``: a released AdaptSegNet checkpoint as a udaflow model file
   (two-branch ASPP, Caffe BGR inputs; ``pipeline_lib.models.adaptsegnet_import``);
+- ``udaflow import-dasac SNAPSHOT OUT.pt [--teacher]``: a released DA-SAC snapshot's student (or
+  momentum teacher) as a udaflow model file (``pipeline_lib.models.dasac_import``);
 - ``udaflow evaluate MODEL.pt --config config.yaml``: the evaluate job on the Cityscapes val list,
   writing the same files as ``snakemake results/<run>/miou.json``.
 """
@@ -17,6 +19,7 @@ import yaml
 
 from pipeline_lib.jobs import evaluate
 from pipeline_lib.models.adaptsegnet_import import RELEASED_ASPP_BRANCHES, import_adaptsegnet
+from pipeline_lib.models.dasac_import import import_dasac
 from pipeline_lib.models.deeplabv2 import ASPP_BRANCH_CHOICES
 
 VAL_LIST = "data/converted/cityscapes/val.csv"
@@ -29,6 +32,17 @@ def _import_adaptsegnet(args: argparse.Namespace) -> None:
         f"{args.output}: {spec.arch}, {'multi' if spec.multi_level else 'single'}-level, "
         f"{spec.aspp_branches_used}-branch ASPP, caffe_bgr inputs; {len(report.loaded)} tensors loaded, "
         f"{counters} num_batches_tracked counters absent from the file, 0 unexpected"
+    )
+
+
+def _import_dasac(args: argparse.Namespace) -> None:
+    network = "teacher" if args.teacher else "student"
+    report = import_dasac(args.checkpoint, args.output, network)
+    counters = sum(key.endswith(".num_batches_tracked") for key in report.missing)
+    print(
+        f"{args.output}: the {network} of {args.checkpoint}, {report.spec.arch}, 4-branch ASPP, imagenet inputs; "
+        f"{len(report.loaded)} tensors loaded, {counters} num_batches_tracked counters absent from the file, "
+        f"0 unexpected; {len(report.ignored)} snapshot keys outside the {network} ignored"
     )
 
 
@@ -73,6 +87,19 @@ def build_parser() -> argparse.ArgumentParser:
         help="ASPP branches summed; 2 reproduces the released models (default), 4 is DeepLab-v2 proper",
     )
     importer.set_defaults(handler=_import_adaptsegnet)
+
+    dasac = commands.add_parser(
+        "import-dasac",
+        help="write a released DA-SAC DeepLab-v2 ResNet-101 snapshot (ABN baseline or final) as a udaflow model file",
+    )
+    dasac.add_argument("checkpoint", help="DA-SAC .pth, e.g. final_e136.pth or baseline_abn_e040.pth")
+    dasac.add_argument("output", help="udaflow model file to write, e.g. work/dasac_released/model.pt")
+    dasac.add_argument(
+        "--teacher",
+        action="store_true",
+        help="import the momentum teacher (module.slow_net.*) instead of the student the paper evaluates",
+    )
+    dasac.set_defaults(handler=_import_dasac)
 
     scorer = commands.add_parser("evaluate", help="score a udaflow model file on the Cityscapes val list")
     scorer.add_argument("model", help="udaflow model file (work/<run>/model.pt or an imported one)")

@@ -137,7 +137,8 @@ def test_thresholds_follow_the_formula_on_a_hand_made_view():
     prior = torch.tensor([0.1, 0.1, 1e-3])  # class 2 is rare: discount 1 - exp(-1)
     config = ThresholdConfig(upper=0.75, lower=0.2, beta=1e-3)
     thresholds = class_thresholds(probs, prior, config)
-    expected = [0.75 * 0.90 * (1 - math.exp(-100)), 0.75 * 0.70 * (1 - math.exp(-100)), 0.75 * 0.70 * (1 - math.exp(-1))]
+    discounts = [1 - math.exp(-100), 1 - math.exp(-100), 1 - math.exp(-1)]
+    expected = [0.75 * peak * d for peak, d in zip((0.9, 0.7, 0.7), discounts, strict=True)]
     torch.testing.assert_close(thresholds, torch.tensor([expected]))
     labels, confidence = pseudo_labels(probs, prior, config)
     # 0.9 > 0.675 kept; 0.6 not; 0.7 > 0.525 kept; 0.7 and 0.45 > 0.332 kept; 0.40 < 0.675 not.
@@ -252,7 +253,9 @@ def test_confidence_weighted_focal_loss_per_pixel_and_reference_broadcast():
     prior = torch.tensor([0.5, 0.0])
     weights = (1 - prior) ** 3
     nll = -logits.log_softmax(dim=1)
-    pixel = torch.tensor([[weights[0] * nll[0, 0, 0, 0], 0.0], [weights[1] * nll[1, 1, 0, 0], weights[0] * nll[1, 0, 0, 1]]])
+    pixel = torch.tensor(
+        [[weights[0] * nll[0, 0, 0, 0], 0.0], [weights[1] * nll[1, 1, 0, 0], weights[0] * nll[1, 0, 0, 1]]]
+    )
     conf = confidence.view(2, 2)
     expected = (conf * pixel).mean()  # mean over every pixel of every view, ignored ones included
     torch.testing.assert_close(confidence_weighted_focal_loss(logits, labels, confidence, prior), expected)

@@ -66,7 +66,10 @@ def run(
         seed=seed + 1,
     )
     log.info(
-        "DA-SAC ABN baseline on %d source and %d target frames, %d iterations", len(source), len(target), config.iterations
+        "DA-SAC ABN baseline on %d source and %d target frames, %d iterations",
+        len(source),
+        len(target),
+        config.iterations,
     )
     train_baseline(
         model,

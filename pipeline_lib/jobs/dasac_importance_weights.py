@@ -45,11 +45,13 @@ def run(
         rgb = read_rgb(row.image)
         image = normalize(torch.from_numpy(rgb).permute(2, 0, 1).float(), model.input_convention)
         size_hw = rgb.shape[:2]
-        probs = predict_probabilities(model, image[None].to(device), size_hw, (size_hw[1], size_hw[0]), single_scale)
+        input_wh = (size_hw[1], size_hw[0])
+        probs = predict_probabilities(model, image[None].to(device), size_hw, input_wh, single_scale)
         counts[row.name] = count_class_pixels(probs.argmax(dim=1)[0].cpu().numpy(), spec.num_classes)
         if index % 50 == 0 or index == len(frames):
-            log.info("predicted %d/%d target images (%.1f img/s)", index, len(frames), index / (time.monotonic() - started))
+            rate = index / (time.monotonic() - started)
+            log.info("predicted %d/%d target images (%.1f img/s)", index, len(frames), rate)
     weights = importance_weights(counts)
     predicted = weights.drop_duplicates("class_id").sort_values("class_id")["class_name"].tolist()
-    log.info("%d of %d classes predicted on the target train set: %s", len(predicted), spec.num_classes, ", ".join(predicted))
+    log.info("%d of %d classes predicted on the target set: %s", len(predicted), spec.num_classes, ", ".join(predicted))
     write_weights(weights_out, weights)

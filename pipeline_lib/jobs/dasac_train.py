@@ -51,8 +51,11 @@ def sac_config(settings: dict[str, Any], backbone: dict[str, Any]) -> SACConfig:
 
 def file_digest(path: str | Path) -> str:
     """SHA-256 of a file: a retrained baseline must not resume a SAC checkpoint made from the old one."""
+    digest = hashlib.sha256()
     with Path(path).open("rb") as handle:
-        return hashlib.file_digest(handle, "sha256").hexdigest()
+        for block in iter(lambda: handle.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
 
 
 def uniform_classes(source: str) -> tuple[int, ...]:

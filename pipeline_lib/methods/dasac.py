@@ -50,6 +50,11 @@ Autocast = Callable[[], contextlib.AbstractContextManager]
 CE_NORMALIZATIONS: tuple[str, ...] = ("all_pixels", "labelled_pixels")
 
 
+def check_ce_normalization(value: str) -> None:
+    if value not in CE_NORMALIZATIONS:
+        raise ValueError(f"dasac.ce_normalization must be one of {CE_NORMALIZATIONS}, got {value!r}")
+
+
 def source_cross_entropy(logits: torch.Tensor, labels: torch.Tensor, normalization: str) -> torch.Tensor:
     """CE of stride-8 logits upsampled (align_corners=True) to the label size, ignoring 255."""
     if normalization == "labelled_pixels":
@@ -76,8 +81,7 @@ class BaselineConfig:
     target_augmentation: AugmentationConfig = field(default_factory=AugmentationConfig)
 
     def __post_init__(self) -> None:
-        if self.ce_normalization not in CE_NORMALIZATIONS:
-            raise ValueError(f"dasac.ce_normalization must be one of {CE_NORMALIZATIONS}, got {self.ce_normalization!r}")
+        check_ce_normalization(self.ce_normalization)
 
 
 @dataclass(frozen=True)
@@ -103,8 +107,7 @@ class SACConfig:
     source_augmentation: AugmentationConfig = field(default_factory=AugmentationConfig)
 
     def __post_init__(self) -> None:
-        if self.ce_normalization not in CE_NORMALIZATIONS:
-            raise ValueError(f"dasac.ce_normalization must be one of {CE_NORMALIZATIONS}, got {self.ce_normalization!r}")
+        check_ce_normalization(self.ce_normalization)
         if self.teacher_update_every < 1:
             raise ValueError(f"dasac.sac.teacher_update_every must be >= 1, got {self.teacher_update_every}")
 
@@ -166,9 +169,8 @@ def sac_step(
     with torch.no_grad():
         probabilities = upsample_logits(teacher_logits.float(), size_hw).softmax(dim=1)
         prior.update(probabilities, config.thresholds.beta)
-        fused = fuse_views(
-            probabilities, config.views.group_size, target["affine"].flatten(0, 1), target["affine_inv"].flatten(0, 1), padding
-        )
+        affine, affine_inv = target["affine"].flatten(0, 1), target["affine_inv"].flatten(0, 1)
+        fused = fuse_views(probabilities, config.views.group_size, affine, affine_inv, padding)
         labels, confidence = pseudo_labels(fused, prior.values, config.thresholds, padding)
     loss_target = confidence_weighted_focal_loss(
         student_logits, labels, confidence, prior.values, config.focal_power, config.reference_views_per_device
