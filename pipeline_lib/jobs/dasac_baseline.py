@@ -11,6 +11,8 @@ import shutil
 from pathlib import Path
 from typing import Any
 
+import torch
+
 from pipeline_lib.atomic import atomic_path
 from pipeline_lib.data.datasets import SegmentationDataset
 from pipeline_lib.data.transforms import AugmentationConfig, TrainAugmentation
@@ -52,6 +54,9 @@ def run(
     device = select_device(compute["device"])
     config = baseline_config(settings)
     spec = build_spec(model_config)
+    # The random init (the demo's, and the head's with ImageNet weights) comes from the global RNG:
+    # seed it, or every run starts from different weights.
+    torch.manual_seed(engine["seed"])
     model = initial_model(model_config, spec)
     convention = model.input_convention
     seed = engine["seed"]
