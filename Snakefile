@@ -25,6 +25,7 @@ include: "rules/source.smk"
 include: "rules/evaluate.smk"
 include: "rules/self_training.smk"
 include: "rules/adaptseg.smk"
+include: "rules/dasac.smk"
 include: "rules/cpsl.smk"
 include: "rules/report.smk"
 

@@ -4,6 +4,8 @@
   (two-branch ASPP, Caffe BGR inputs; ``pipeline_lib.models.adaptsegnet_import``);
 - ``udaflow import-cpsl CKPT.pkl OUT.pt``: a released CPSL/ProDA checkpoint (warm-up or stage 1-3) as
   a udaflow model file (ProDA head, RGB/255 inputs; ``pipeline_lib.models.proda_import``);
+- ``udaflow import-dasac SNAPSHOT OUT.pt [--teacher]``: a released DA-SAC snapshot's student (or
+  momentum teacher) as a udaflow model file (``pipeline_lib.models.dasac_import``);
 - ``udaflow evaluate MODEL.pt --config config.yaml``: the evaluate job on the Cityscapes val list,
   writing the same files as ``snakemake results/<run>/miou.json``;
 - ``udaflow check-imagenet WEIGHTS.pth --arch ARCH``: load torchvision ImageNet weights the way training
@@ -24,6 +26,7 @@ from pipeline_lib.cpsl.prototypes import save_prototypes
 from pipeline_lib.jobs import evaluate
 from pipeline_lib.models import ARCHITECTURES, build_model
 from pipeline_lib.models.adaptsegnet_import import RELEASED_ASPP_BRANCHES, import_adaptsegnet
+from pipeline_lib.models.dasac_import import import_dasac
 from pipeline_lib.models.deeplabv2 import ASPP_BRANCH_CHOICES
 from pipeline_lib.models.imagenet import load_imagenet_weights
 from pipeline_lib.models.proda_import import import_proda
@@ -54,6 +57,15 @@ def _import_cpsl(args: argparse.Namespace) -> None:
             raise SystemExit(f"{args.checkpoint}: no learned prototypes_ema (only stage-1 checkpoints carry them)")
         save_prototypes(args.prototypes_out, report.prototypes)
         print(f"{args.prototypes_out}: prototypes_ema {tuple(report.prototypes.shape)}")
+def _import_dasac(args: argparse.Namespace) -> None:
+    network = "teacher" if args.teacher else "student"
+    report = import_dasac(args.checkpoint, args.output, network)
+    counters = sum(key.endswith(".num_batches_tracked") for key in report.missing)
+    print(
+        f"{args.output}: the {network} of {args.checkpoint}, {report.spec.arch}, 4-branch ASPP, imagenet inputs; "
+        f"{len(report.loaded)} tensors loaded, {counters} num_batches_tracked counters absent from the file, "
+        f"0 unexpected; {len(report.ignored)} snapshot keys outside the {network} ignored"
+    )
 
 
 def _evaluate(args: argparse.Namespace) -> None:
@@ -113,6 +125,18 @@ def build_parser() -> argparse.ArgumentParser:
     cpsl.add_argument("output", help="udaflow model file to write, e.g. work/cpsl_released/model.pt")
     cpsl.add_argument("--prototypes-out", help="also write the checkpoint's learned prototypes_ema (stage 1)")
     cpsl.set_defaults(handler=_import_cpsl)
+    dasac = commands.add_parser(
+        "import-dasac",
+        help="write a released DA-SAC DeepLab-v2 ResNet-101 snapshot (ABN baseline or final) as a udaflow model file",
+    )
+    dasac.add_argument("checkpoint", help="DA-SAC .pth, e.g. final_e136.pth or baseline_abn_e040.pth")
+    dasac.add_argument("output", help="udaflow model file to write, e.g. work/dasac_released/model.pt")
+    dasac.add_argument(
+        "--teacher",
+        action="store_true",
+        help="import the momentum teacher (module.slow_net.*) instead of the student the paper evaluates",
+    )
+    dasac.set_defaults(handler=_import_dasac)
 
     scorer = commands.add_parser("evaluate", help="score a udaflow model file on the Cityscapes val list")
     scorer.add_argument("model", help="udaflow model file (work/<run>/model.pt or an imported one)")

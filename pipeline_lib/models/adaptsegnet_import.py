@@ -28,7 +28,7 @@ ADAPTSEGNET_CONVENTION = "caffe_bgr"
 #: ASPP branches the released heads were trained and evaluated with (spec B.1.3).
 RELEASED_ASPP_BRANCHES = 2
 # Width of ``conv1`` (the stem) -> our ResNet architecture with that width.
-_RESNET_BY_STEM_WIDTH = {64: "deeplabv2_resnet101", 16: "deeplabv2_resnet_tiny"}
+RESNET_BY_STEM_WIDTH = {64: "deeplabv2_resnet101", 16: "deeplabv2_resnet_tiny"}
 
 
 def infer_spec(state: dict[str, torch.Tensor], aspp_branches_used: int = RELEASED_ASPP_BRANCHES) -> ModelSpec:
@@ -41,10 +41,10 @@ def infer_spec(state: dict[str, torch.Tensor], aspp_branches_used: int = RELEASE
         arch, multi_level, head = "deeplabv2_vgg16", False, "classifier"
     elif "conv1.weight" in state:
         width = state["conv1.weight"].shape[0]
-        if width not in _RESNET_BY_STEM_WIDTH:
-            known = sorted(_RESNET_BY_STEM_WIDTH)
+        if width not in RESNET_BY_STEM_WIDTH:
+            known = sorted(RESNET_BY_STEM_WIDTH)
             raise ValueError(f"conv1.weight has {width} output channels; known ResNet stem widths: {known}")
-        arch = _RESNET_BY_STEM_WIDTH[width]
+        arch = RESNET_BY_STEM_WIDTH[width]
         multi_level = any(key.startswith("layer6.") for key in state)
         head = "layer6" if multi_level else "layer5"
     else:

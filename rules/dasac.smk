@@ -1,0 +1,104 @@
+"""DA-SAC (spec A): ABN baseline -> importance-sampling weights -> augmentation consistency."""
+
+DEFAULT_TARGETS.extend(["results/dasac_baseline/miou.json", "results/dasac/miou.json"])
+
+
+rule train_dasac_baseline:
+    """ABN baseline: source CE with target images passed through BN in train mode (spec A.4)."""
+    input:
+        source=source_split(),
+        target="data/converted/cityscapes/train.csv",
+    output:
+        model="work/dasac_baseline/model.pt",
+        train_log="results/dasac_baseline/train_log.csv",
+    log:
+        "logs/train_dasac_baseline.log",
+    benchmark:
+        "benchmarks/train_dasac_baseline.tsv"
+    conda:
+        CONDA_ENV
+    threads: config["compute"]["train_threads"]
+    resources:
+        mem_mb=8000,
+        runtime=48 * 60,
+    params:
+        state_dir="work/dasac_baseline/state",
+        model=config["model"],
+        settings={
+            **config["dasac"]["baseline"],
+            **{
+                key: config["dasac"][key]
+                for key in ("ce_normalization", "momentum", "weight_decay")
+            },
+        },
+        engine={
+            key: config["training"][key]
+            for key in ("seed", "checkpoint_every", "log_every")
+        },
+        compute=config["compute"],
+    script:
+        "../workflow/scripts/train_dasac_baseline.py"
+
+
+rule dasac_importance_weights:
+    """Per-image class shares of the baseline's target predictions (spec A.5)."""
+    input:
+        model="work/dasac_baseline/model.pt",
+        target="data/converted/cityscapes/train.csv",
+    output:
+        "work/dasac_baseline/importance_weights.csv",
+    log:
+        "logs/dasac_importance_weights.log",
+    benchmark:
+        "benchmarks/dasac_importance_weights.tsv"
+    conda:
+        CONDA_ENV
+    threads: config["compute"]["train_threads"]
+    resources:
+        mem_mb=4000,
+        runtime=120,
+    params:
+        compute=config["compute"],
+    script:
+        "../workflow/scripts/dasac_importance_weights.py"
+
+
+rule train_dasac:
+    """Self-supervised augmentation consistency from the ABN baseline (spec A.6)."""
+    input:
+        source=source_split(),
+        target="data/converted/cityscapes/train.csv",
+        baseline="work/dasac_baseline/model.pt",
+        weights="work/dasac_baseline/importance_weights.csv",
+    output:
+        model="work/dasac/model.pt",
+        train_log="results/dasac/train_log.csv",
+    log:
+        "logs/train_dasac.log",
+    benchmark:
+        "benchmarks/train_dasac.tsv"
+    conda:
+        CONDA_ENV
+    threads: config["compute"]["train_threads"]
+    resources:
+        mem_mb=16000,
+        runtime=72 * 60,
+    params:
+        state_dir="work/dasac/state",
+        source=config["source"],
+        settings={
+            **config["dasac"]["sac"],
+            **{
+                key: config["dasac"][key]
+                for key in ("ce_normalization", "momentum", "weight_decay")
+            },
+        },
+        backbone=config["dasac"]["backbones"][config["model"]["arch"]],
+        uniform_prior=config["dasac"]["uniform_prior"],
+        engine={
+            key: config["training"][key]
+            for key in ("seed", "checkpoint_every", "log_every")
+        },
+        compute=config["compute"],
+    script:
+        "../workflow/scripts/train_dasac.py"

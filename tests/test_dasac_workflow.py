@@ -1,0 +1,40 @@
+"""End to end: the DA-SAC chain (ABN baseline -> importance weights -> SAC) from the demo data to both miou.json."""
+
+import csv
+import json
+
+import pandas as pd
+import pytest
+from conftest import run_snakemake, tiny_config
+
+pytestmark = pytest.mark.workflow
+
+
+def test_dasac_chain_end_to_end(workdir):
+    config = tiny_config()
+    dasac = config["dasac"]
+    dasac["baseline"].update(iterations=4, batch_size=2, target_batch_size=2)
+    dasac["sac"].update(iterations=4, batch_size=2, target_groups=1, teacher_update_every=2)
+    dasac["sac"]["views"].update(size=[32, 64], group_size=2)
+    result = run_snakemake(workdir, "results/dasac/miou.json", "results/dasac_baseline/miou.json", config=config)
+    assert result.returncode == 0, result.stdout[-3000:]
+    assert "train_source" not in result.stdout  # both stages start from the ImageNet init / the ABN model
+
+    for run in ("dasac_baseline", "dasac"):
+        scores = json.loads((workdir / f"results/{run}/miou.json").read_text())
+        assert scores["method"] == run and 0 <= scores["miou"] <= 100
+        assert not (workdir / f"work/{run}/state/checkpoint.pt").exists()
+
+    weights = pd.read_csv(workdir / "work/dasac_baseline/importance_weights.csv")
+    target_names = pd.read_csv(workdir / "data/converted/cityscapes/train.csv")["name"]
+    assert set(weights["name"]) == set(target_names)  # every target image, as the reference asserts
+    assert weights.groupby("class_id")["weight"].sum().round(6).eq(1.0).all()
+
+    with (workdir / "results/dasac/train_log.csv").open() as handle:
+        rows = list(csv.DictReader(handle))
+    assert rows[-1]["iteration"] == "4"
+    assert {"lr_segmentation", "loss_source", "loss_target", "pseudo_labelled", "teacher_updated"} <= set(rows[-1])
+    # Two source images per step over 6 frames: 3-step epochs, so steps 0, 1, 2, 3 are within-epoch steps
+    # 0, 1, 2, 0 and the teacher updates at 3 of the 4 (the first update initialises it).
+    assert float(rows[-1]["teacher_updated"]) == pytest.approx(0.75)
+    assert (workdir / "logs/train_dasac.log").read_text().count("[4/4]") == 1

@@ -1,0 +1,17 @@
+import checkout_path  # noqa: F401  (makes this checkout's pipeline_lib importable)
+from pipeline_lib.jobs import dasac_baseline
+from pipeline_lib.joblog import job_log
+
+with job_log(snakemake.log[0]):
+    dasac_baseline.run(
+        snakemake.input.source,
+        snakemake.input.target,
+        snakemake.output.model,
+        snakemake.output.train_log,
+        snakemake.params.state_dir,
+        model_config=snakemake.params.model,
+        settings=snakemake.params.settings,
+        engine=snakemake.params.engine,
+        compute=snakemake.params.compute,
+        threads=snakemake.threads,
+    )
