@@ -19,7 +19,7 @@ from __future__ import annotations
 
 from dataclasses import asdict, dataclass
 
-from bench.common import Device, Stopwatch, isolated, rss_mb
+from bench.common import Device, Stopwatch, isolated, print_table, rss_mb
 
 
 @dataclass(frozen=True)
@@ -215,6 +215,9 @@ def compare(case: str, quick: bool, device: Device, threads: int | None = None) 
         f"DeepLab-v2 R101 prediction of {shape.height}x{shape.width} images with flip (2 views), argmax and "
         "confusion matrix"
     )
+    plan = memory_plan(device, threads) if train and not quick else []
+    if plan:
+        print_table("paper effective batches on one 24 GB GPU (engine step, bf16)", plan, list(plan[0]))
     payload = {
         "what": what,
         "target": "engine >= 2x the fp32 loop's images/s on a GPU" if train else "engine faster than the fp32 loop",
@@ -224,8 +227,47 @@ def compare(case: str, quick: bool, device: Device, threads: int | None = None) 
         "gflops_per_image": round(per_image / 1e9, 1),
         "note": device.note or None,
         "results": rows,
+        "memory_plan_24gb": plan or ("measured on a GPU only (no GPU here)" if train else None),
     }
     return payload, rows
+
+
+#: Images per optimiser step at the papers' crops (DeepLab-v2 R101; spec digests): name -> (h, w, images).
+#: Two-domain methods list the heaviest pass; each pass's graph is freed by its backward.
+PAPER_BATCHES: tuple[tuple[str, int, int, int], ...] = (
+    ("source only (DA-SAC baseline: 12 x 640x640)", 640, 640, 12),
+    ("AdaptSegNet (1 source 720x1280 + 1 target)", 720, 1280, 1),
+    ("CBST / MLSL fine-tune (2 x 504x504; 16 for source)", 504, 504, 16),
+    ("DA-SAC (8 source + 2x4 target views, 512x1024)", 512, 1024, 8),
+    ("CPSL (4 source + 4 target, 512x896)", 512, 896, 4),
+)
+#: What a 24 GB card leaves for one training process after the CUDA context and the allocator's slack.
+MEMORY_BUDGET_GB = 22.0
+
+
+def memory_plan(device: Device, threads: int | None) -> list[dict]:
+    """Per method, the largest micro-batch (a divisor of the paper's images per step) whose engine step
+    (bf16, channels-last, SGD) peaks under ``MEMORY_BUDGET_GB`` on this GPU, and the accumulation it needs."""
+    if device.kind != "cuda":
+        return []
+    plan = []
+    for name, height, width, images in PAPER_BATCHES:
+        for micro in [m for m in range(images, 0, -1) if images % m == 0]:
+            shape = Shape("deeplabv2_resnet101", height, width, micro, 2, 1)
+            try:
+                peak = isolated(train_variant, True, asdict(shape), threads)["peak_memory_mb"] / 1024
+            except RuntimeError as err:  # out of memory in the child: try a smaller micro-batch
+                if "out of memory" not in str(err):
+                    raise
+                continue
+            if peak <= MEMORY_BUDGET_GB:
+                plan.append({"method": name, "micro_batch": micro, "accumulation_steps": images // micro,
+                             "peak_memory_gb": round(peak, 2), "fits_24gb": True})
+                break
+        else:
+            plan.append({"method": name, "micro_batch": None, "accumulation_steps": None,
+                         "peak_memory_gb": None, "fits_24gb": False})
+    return plan
 
 
 COLUMNS = ["variant", "images_per_second", "speedup", "peak_memory_mb", "achieved_tflops", "fraction_of_bf16_peak"]
