@@ -82,15 +82,15 @@ class _LabelledImages(Dataset):
     """(index, uint8 (3, H, W) image, uint8 (H, W) label) per row, decoded ahead in loader workers."""
 
     def __init__(self, file_list: pd.DataFrame) -> None:
-        self.rows = list(file_list.itertuples(index=False))
+        self.paths = list(zip(file_list["image"], file_list["label"], strict=True))  # plain strings: picklable
 
     def __len__(self) -> int:
-        return len(self.rows)
+        return len(self.paths)
 
     def __getitem__(self, index: int) -> tuple[int, torch.Tensor, torch.Tensor]:
-        row = self.rows[index]
-        rgb = torch.from_numpy(read_rgb(row.image)).permute(2, 0, 1)
-        return index, rgb, torch.from_numpy(read_index_label(row.label))
+        image, label = self.paths[index]
+        rgb = torch.from_numpy(read_rgb(image)).permute(2, 0, 1)
+        return index, rgb, torch.from_numpy(read_index_label(label))
 
 
 def predict_split(
