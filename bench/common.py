@@ -141,6 +141,43 @@ def rss_mb() -> float:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 
 
+def current_rss_mb() -> float:
+    """Resident set size now (``/proc/self/statm``), unlike ``rss_mb``'s all-time peak."""
+    resident_pages = int(Path("/proc/self/statm").read_text().split()[1])
+    return resident_pages * os.sysconf("SC_PAGE_SIZE") / 2**20
+
+
+class PeakRss:
+    """Peak RSS above the RSS at entry, sampled every ``interval`` seconds by a background thread.
+
+    The process's all-time peak (``ru_maxrss``) would include transients of imports made before the
+    measured block; sampling sees only the block.
+    """
+
+    def __init__(self, interval: float = 0.005) -> None:
+        self.interval = interval
+        self.peak_mb = 0.0
+
+    def _sample(self) -> None:
+        while not self._stop.is_set():
+            self._highest = max(self._highest, current_rss_mb())
+            self._stop.wait(self.interval)
+
+    def __enter__(self) -> PeakRss:
+        import threading
+
+        self._baseline = self._highest = current_rss_mb()
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._sample, daemon=True)
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc: Any) -> None:
+        self._stop.set()
+        self._thread.join()
+        self.peak_mb = max(self._highest, current_rss_mb()) - self._baseline
+
+
 def _isolated(target: Callable[..., dict], args: tuple, queue) -> None:
     try:
         queue.put(("ok", target(*args)))

@@ -24,6 +24,8 @@ POLICIES: tuple[str, ...] = ("cb", "global")
 #: Threshold of a class that gets no pseudo-label (never predicted, or ⌊n_c·p⌋ = 0): r_c = P_c / 1
 #: reaches 1 only at certainty, which is how the reference replaces its t_c = 0 (§4.4, L947).
 UNLABELLED_THRESHOLD = 1.0
+#: Pixels binned per step of ``ConfidenceHistogram.add`` (bounds its temporaries to a few MB).
+ADD_CHUNK = 1 << 18
 
 
 class ConfidenceHistogram:
@@ -53,13 +55,19 @@ class ConfidenceHistogram:
         self.add(prediction.reshape(-1), confidence.reshape(-1))
 
     def add(self, classes: torch.Tensor, confidences: torch.Tensor) -> None:
-        """Add (class, confidence) pairs given as two 1-D tensors."""
+        """Add (class, confidence) pairs given as two 1-D tensors.
+
+        In chunks of ``ADD_CHUNK`` pixels: the int64 bin indices of a whole 2048x1024 image would
+        cost ~100 MB of temporaries, more than the counters themselves.
+        """
         device = self._flat.device
-        index = (confidences.to(device).float().clamp(0.0, 1.0) * self.bins).long().clamp_(max=self.bins - 1)
-        index += classes.to(device).long() * self.bins
-        # A scattered add costs O(pixels), unlike a dense bincount of C x bins per image.
-        ones = torch.ones(1, dtype=torch.int64, device=device).expand(index.numel())
-        self._flat.index_put_((index,), ones, accumulate=True)
+        ones = torch.ones(1, dtype=torch.int64, device=device)
+        for start in range(0, confidences.numel(), ADD_CHUNK):
+            part = confidences[start : start + ADD_CHUNK].to(device).float()
+            index = (part.clamp(0.0, 1.0) * self.bins).long().clamp_(max=self.bins - 1)
+            index += classes[start : start + ADD_CHUNK].to(device).long() * self.bins
+            # A scattered add costs O(pixels), unlike a dense bincount of C x bins per image.
+            self._flat.index_put_((index,), ones.expand(index.numel()), accumulate=True)
 
     def merge(self, other: ConfidenceHistogram) -> None:
         if (other.num_classes, other.bins) != (self.num_classes, self.bins):
