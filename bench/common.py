@@ -132,7 +132,6 @@ def machine() -> dict[str, Any]:
         "memory_gb": memory_gb,
         "gpu": None if device.kind == "cpu" else {"name": device.name, "memory_gb": device.memory_gb,
                                                   "bf16_peak_tflops": device.bf16_peak_tflops},
-        "load_average_at_start": [round(v, 2) for v in os.getloadavg()],
     }
 
 
@@ -245,9 +244,13 @@ def _format(value: Any) -> str:
     return str(value)
 
 
-def write_result(case: str, payload: dict[str, Any], quick: bool, device_tag: str, out_dir: Path = RESULTS) -> Path:
+def write_result(
+    case: str, payload: dict[str, Any], quick: bool, device_tag: str, load_at_start: list[float],
+    out_dir: Path = RESULTS,
+) -> Path:
     """``<out_dir>/<case>_<cpu|gpu>[_quick].json`` with the machine, versions and git state around ``payload``."""
     info = machine()
+    info["load_average_at_start"] = load_at_start
     info["load_average_at_end"] = [round(v, 2) for v in os.getloadavg()]
     document = {
         "case": case,

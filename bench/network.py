@@ -6,10 +6,10 @@ the jobs run: ``pipeline_lib.engine.performance`` (bf16 autocast, channels-last,
 pinned non-blocking copies; on CUDA), flip views fused into one batch
 (``evaluation.predict_probabilities``), predictions and the confusion matrix kept on the device,
 losses summed on the device (``Trainer``) and the same SGD step. Each variant runs in its own
-process, so its peak memory is its own: ``torch.cuda.max_memory_allocated`` on a GPU, peak RSS above
-the post-import baseline on the CPU. FLOPs come from ``torch.utils.flop_counter`` on the meta
-device; achieved TFLOP/s is FLOPs x images/s, and its fraction of the GPU's dense bf16 peak is given
-when the GPU is in ``bench.common.BF16_PEAK_TFLOPS``.
+process, so its peak memory is its own: ``torch.cuda.max_memory_allocated`` on a GPU, the sampled
+peak RSS of the measured loop (warm-up included, model and inputs excluded) on the CPU. FLOPs come
+from ``torch.utils.flop_counter`` on the meta device; achieved TFLOP/s is FLOPs x images/s, and its
+fraction of the GPU's dense bf16 peak is given when the GPU is in ``bench.common.BF16_PEAK_TFLOPS``.
 
 Without a GPU both run on the CPU in float32 (the engine's GPU switches are CUDA-only), so the
 ratio shows only the fused views and removed syncs; the numbers that matter need a GPU run.
@@ -19,7 +19,7 @@ from __future__ import annotations
 
 from dataclasses import asdict, dataclass
 
-from bench.common import Device, Stopwatch, isolated, print_table, rss_mb
+from bench.common import Device, PeakRss, Stopwatch, isolated, print_table
 
 
 @dataclass(frozen=True)
@@ -82,10 +82,11 @@ def _setup(engine: bool, threads: int | None):
     return torch, device, settings
 
 
-def _peak(torch, device, baseline_mb: float) -> float:
+def _peak(torch, device, host: PeakRss) -> float:
+    """Peak device memory on CUDA; on the CPU the sampled peak RSS of the measured loop."""
     if device.type == "cuda":
         return torch.cuda.max_memory_allocated(device) / 2**20
-    return rss_mb() - baseline_mb
+    return host.peak_mb
 
 
 def predict_variant(engine: bool, shape_fields: dict, threads: int | None) -> dict:
@@ -102,7 +103,6 @@ def predict_variant(engine: bool, shape_fields: dict, threads: int | None) -> di
     size = (shape.height, shape.width)
     torch.manual_seed(0)
     model = build_model(shape.arch).eval()
-    baseline = rss_mb()
     count = shape.warmup + shape.steps
     images = torch.randint(0, 256, (count, 3, *size), dtype=torch.uint8)
     labels = torch.randint(0, 19, (count, *size), dtype=torch.uint8)
@@ -119,7 +119,7 @@ def predict_variant(engine: bool, shape_fields: dict, threads: int | None) -> di
     mean = torch.tensor([0.485, 0.456, 0.406]).view(1, 3, 1, 1) * 255
     std = torch.tensor([0.229, 0.224, 0.225]).view(1, 3, 1, 1) * 255
     timer = Stopwatch(cuda=device.type == "cuda")
-    with torch.no_grad():
+    with torch.no_grad(), PeakRss() as host:
         for index in range(count):
             if index == shape.warmup:
                 timer.__enter__()
@@ -140,7 +140,7 @@ def predict_variant(engine: bool, shape_fields: dict, threads: int | None) -> di
                 confusion.update(torch.from_numpy(prediction), labels[index])
         confusion.matrix  # noqa: B018  (reads the device counts back: the last sync)
         timer.__exit__()
-    return {"images_per_second": shape.steps / timer.seconds, "peak_memory_mb": _peak(torch, device, baseline)}
+    return {"images_per_second": shape.steps / timer.seconds, "peak_memory_mb": _peak(torch, device, host)}
 
 
 def train_variant(engine: bool, shape_fields: dict, threads: int | None) -> dict:
@@ -153,7 +153,6 @@ def train_variant(engine: bool, shape_fields: dict, threads: int | None) -> dict
     shape = Shape(**shape_fields)
     torch.manual_seed(0)
     model = build_model(shape.arch).train()
-    baseline = rss_mb()
     images = torch.randn(shape.batch, 3, shape.height, shape.width)
     labels = torch.randint(0, 19, (shape.batch, shape.height, shape.width))
     network = model
@@ -167,6 +166,7 @@ def train_variant(engine: bool, shape_fields: dict, threads: int | None) -> dict
         torch.cuda.reset_peak_memory_stats(device)
     timer = Stopwatch(cuda=device.type == "cuda")
     logged = torch.zeros((), dtype=torch.float64, device=device)
+    host = PeakRss().__enter__()
     for step in range(shape.warmup + shape.steps):
         if step == shape.warmup:
             timer.__enter__()
@@ -185,9 +185,10 @@ def train_variant(engine: bool, shape_fields: dict, threads: int | None) -> dict
         optimizer.step()
     float(logged)
     timer.__exit__()
+    host.__exit__()
     return {
         "images_per_second": shape.steps * shape.batch / timer.seconds,
-        "peak_memory_mb": _peak(torch, device, baseline),
+        "peak_memory_mb": _peak(torch, device, host),
     }
 
 

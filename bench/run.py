@@ -15,6 +15,7 @@ sizes the README reports. Timings are only as good as the machine is idle: the l
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 import time
 from pathlib import Path
@@ -28,6 +29,7 @@ CASES = ("thresholds", "evaluate", "predict", "train_step", "demo")
 
 
 def run_case(name: str, quick: bool, out_dir: Path, threads: int | None = None) -> Path:
+    load_at_start = [round(v, 2) for v in os.getloadavg()]
     device = common.detect_device()
     tag = "cpu"
     if name == "thresholds":
@@ -46,7 +48,7 @@ def run_case(name: str, quick: bool, out_dir: Path, threads: int | None = None) 
         payload, rows = demo.run(quick)
         columns = demo.COLUMNS
     common.print_table(f"{name}: {payload['what']} (target: {payload['target']})", rows, columns)
-    return common.write_result(name, payload, quick, tag, out_dir)
+    return common.write_result(name, payload, quick, tag, load_at_start, out_dir)
 
 
 def main(argv: list[str] | None = None) -> int:
