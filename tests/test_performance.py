@@ -181,3 +181,13 @@ def test_background_writer_keeps_order_and_raises_failures():
         writer.submit(lambda: threads.append(threading.get_ident()))
         writer.submit(fail)
     assert threads and threads[0] != main
+
+
+def test_initial_model_is_a_function_of_the_seed():
+    from pipeline_lib.jobs.train_source import build_spec, initial_model
+
+    config = {"arch": "deeplabv2_resnet_tiny", "num_classes": 19, "aspp_branches_used": 4, "imagenet_weights": None}
+    spec = build_spec(config)
+    first, again, other = (initial_model(config, spec, seed).state_dict() for seed in (0, 0, 1))
+    assert all(torch.equal(first[key], again[key]) for key in first)
+    assert not torch.equal(first["conv1.weight"], other["conv1.weight"])

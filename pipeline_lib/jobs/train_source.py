@@ -9,6 +9,8 @@ import shutil
 from pathlib import Path
 from typing import Any
 
+import torch
+
 from pipeline_lib.atomic import atomic_path
 from pipeline_lib.data.datasets import SegmentationDataset
 from pipeline_lib.data.transforms import AugmentationConfig, TrainAugmentation
@@ -35,7 +37,10 @@ def build_spec(model_config: dict[str, Any], multi_level: bool = False) -> Model
     )
 
 
-def initial_model(model_config: dict[str, Any], spec: ModelSpec):
+def initial_model(model_config: dict[str, Any], spec: ModelSpec, seed: int):
+    """The network before training, its random initialisation drawn from ``seed`` (the Trainer seeds
+    the global RNG only later, so without this every run started from different weights)."""
+    torch.manual_seed(seed)
     model = spec.build()
     weights = model_config.get("imagenet_weights")
     if weights:
@@ -62,7 +67,7 @@ def run(
     source = dict(training["source"])
     config = SourceTrainingConfig(**{**source, "augmentation": AugmentationConfig(**source["augmentation"])})
     spec = build_spec(model_config)
-    model = initial_model(model_config, spec)
+    model = initial_model(model_config, spec, training["seed"])
     dataset = SegmentationDataset(
         file_list, TrainAugmentation(config.augmentation, model.input_convention), model.input_convention,
         seed=training["seed"],
