@@ -18,9 +18,10 @@ def upsample_logits(logits: torch.Tensor, size_hw: tuple[int, int]) -> torch.Ten
 def segmentation_cross_entropy(logits: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
     """Pixel-wise CE at label resolution (logits upsampled first), ignoring 255.
 
-    Returns 0 (with a graph) when a batch has no labelled pixel, instead of NaN.
+    The mean over labelled pixels is written as sum / count (bitwise the same as the ``mean``
+    reduction, loss and gradients) so that a batch without any labelled pixel gives 0 with a graph
+    instead of NaN, without a host-side ``if`` that would stall the GPU every iteration.
     """
     logits = upsample_logits(logits, tuple(labels.shape[-2:]))
-    if not (labels != IGNORE_INDEX).any():
-        return logits.sum() * 0.0
-    return F.cross_entropy(logits.float(), labels, ignore_index=IGNORE_INDEX)
+    total = F.cross_entropy(logits.float(), labels, ignore_index=IGNORE_INDEX, reduction="sum")
+    return total / (labels != IGNORE_INDEX).sum().clamp(min=1)

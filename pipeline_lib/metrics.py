@@ -14,29 +14,59 @@ import torch
 
 from pipeline_lib.data.labels import CLASSES_13, CLASSES_16, IGNORE_INDEX, TRAIN_CLASSES
 
+#: Both IDs of a pixel are bytes: the pair (target, prediction) indexes a 256 x 256 joint histogram.
+_STRIDE = 256
+
 
 class ConfusionMatrix:
-    """Running num_classes × num_classes pixel counts, rows = ground truth, columns = prediction."""
+    """Running num_classes × num_classes pixel counts, rows = ground truth, columns = prediction.
 
-    def __init__(self, num_classes: int) -> None:
+    Counts live on ``device`` as a 256 × 256 histogram of (target, prediction) byte pairs, so an update
+    is one fused histogram with no boolean indexing and, on CUDA, no host sync (``index_add_`` instead
+    of ``bincount``, which sizes its output on the host). Rows >= num_classes (ignore, 255) are
+    dropped when the matrix is read. A prediction outside [0, num_classes) on a labelled pixel is an
+    error, raised by ``update`` on CPU and when ``matrix`` is read on CUDA.
+    """
+
+    def __init__(self, num_classes: int, device: torch.device | str = "cpu") -> None:
+        if not 0 < num_classes < _STRIDE:
+            raise ValueError(f"num_classes must lie in [1, {_STRIDE - 1}], got {num_classes}")
         self.num_classes = num_classes
-        self.matrix = torch.zeros(num_classes, num_classes, dtype=torch.int64)
+        self._joint = torch.zeros(_STRIDE * _STRIDE, dtype=torch.int64, device=device)
 
     def update(self, prediction: torch.Tensor, target: torch.Tensor) -> None:
         """Count pixels whose target is a valid class; ignore (255) and out-of-range targets are skipped."""
         if prediction.shape != target.shape:
             raise ValueError(f"prediction shape {tuple(prediction.shape)} != target shape {tuple(target.shape)}")
-        target = target.reshape(-1).long()
-        prediction = prediction.reshape(-1).long().to(target.device)
-        valid = (target >= 0) & (target < self.num_classes)
-        if (prediction[valid] >= self.num_classes).any() or (prediction[valid] < 0).any():
+        device = self._joint.device
+        codes = _as_bytes(target.reshape(-1).to(device), self.num_classes).long()
+        codes.mul_(_STRIDE).add_(_as_bytes(prediction.reshape(-1).to(device), self.num_classes))
+        if device.type == "cpu":
+            self._joint += torch.bincount(codes, minlength=_STRIDE * _STRIDE)
+            self._check(self._joint.view(_STRIDE, _STRIDE)[: self.num_classes])
+        else:
+            self._joint.index_add_(0, codes, torch.ones(1, dtype=torch.int64, device=device).expand(codes.numel()))
+
+    def _check(self, rows: torch.Tensor) -> None:
+        if bool(rows[:, self.num_classes :].any()):
             raise ValueError(f"prediction holds class IDs outside [0, {self.num_classes})")
-        codes = target[valid] * self.num_classes + prediction[valid]
-        counts = torch.bincount(codes, minlength=self.num_classes**2)
-        self.matrix += counts.reshape(self.num_classes, self.num_classes).cpu()
+
+    @property
+    def matrix(self) -> torch.Tensor:
+        """(num_classes, num_classes) int64 counts on the CPU."""
+        rows = self._joint.view(_STRIDE, _STRIDE)[: self.num_classes].cpu()
+        self._check(rows)
+        return rows[:, : self.num_classes].clone()
 
     def merge(self, other: ConfusionMatrix) -> None:
-        self.matrix += other.matrix
+        self._joint += other._joint.to(self._joint.device)
+
+
+def _as_bytes(values: torch.Tensor, num_classes: int) -> torch.Tensor:
+    """uint8 IDs as they are; wider integers with values outside [0, num_classes) mapped to num_classes."""
+    if values.dtype == torch.uint8:
+        return values
+    return torch.where((values >= 0) & (values < num_classes), values, num_classes).to(torch.uint8)
 
 
 def per_class_iou(matrix: np.ndarray) -> np.ndarray:

@@ -83,7 +83,7 @@ class Constant(nn.Module):
 
     def forward(self, x):
         h, w = x.shape[-2] // 8, x.shape[-1] // 8
-        logits = torch.zeros(1, 2, h, w)
+        logits = torch.zeros(x.shape[0], 2, h, w)  # one map per image of the batch
         logits[:, 0] = self.value if (h, w) != (4, 8) else -self.value  # full image votes class 1
         return {"out": logits}
 

@@ -370,12 +370,12 @@ def normalize(image: torch.Tensor, convention: Convention) -> torch.Tensor:
     """
     _check_convention(convention)
     if convention == "imagenet":
-        mean = torch.tensor(_IMAGENET_MEAN, dtype=image.dtype).view(3, 1, 1)
-        std = torch.tensor(_IMAGENET_STD, dtype=image.dtype).view(3, 1, 1)
+        mean = torch.tensor(_IMAGENET_MEAN, dtype=image.dtype, device=image.device).view(3, 1, 1)
+        std = torch.tensor(_IMAGENET_STD, dtype=image.dtype, device=image.device).view(3, 1, 1)
         return (image / 255.0 - mean) / std
     if convention == "rgb01":
         return image / 255.0
-    return image.flip(-3) - torch.tensor(_CAFFE_MEAN_BGR, dtype=image.dtype).view(3, 1, 1)
+    return image.flip(-3) - torch.tensor(_CAFFE_MEAN_BGR, dtype=image.dtype, device=image.device).view(3, 1, 1)
 
 
 def denormalize(image: torch.Tensor, convention: Convention) -> torch.Tensor:

@@ -1,7 +1,9 @@
 """The training loop shared by every method: poly LR, accumulation, bf16 autocast, checkpoints, resume, logs.
 
 A method supplies a ``step(iteration)`` that runs its forward passes, calls ``trainer.backward`` on
-each loss and returns the numbers to log; the trainer owns everything around it. Style follows
+each loss and returns the numbers to log; the trainer owns everything around it. Return the losses as
+detached tensors: they are summed on the device and copied to the host once per ``log_every``
+iterations (a ``.item()`` per iteration stalls the GPU queue); plain floats work too. Style follows
 TLlib's full-state resume: modules, optimisers, RNG and iteration live in one checkpoint, so a job
 killed at any point continues from its last checkpoint instead of iteration 0.
 """
@@ -25,6 +27,8 @@ import torch
 from pipeline_lib.data.datasets import SegmentationDataset, infinite_loader
 from pipeline_lib.engine import distributed
 from pipeline_lib.engine.checkpoint import load_checkpoint, restore_rng_state, rng_state, save_checkpoint
+from pipeline_lib.engine.performance import ComputeSettings, configure_backends, prepare_model, to_device
+from pipeline_lib.engine.performance import autocast as device_autocast
 from pipeline_lib.engine.schedule import apply_poly_lr
 from pipeline_lib.progress import format_duration
 
@@ -49,6 +53,11 @@ class TrainerConfig:
     log_every: int = 10
     amp: bool = True  # bf16 autocast, used on CUDA only (CPU bf16 is slower than fp32 for these convs)
     seed: int = 0
+    # Efficiency switches (pipeline_lib.engine.performance); the defaults are config.yaml's.
+    channels_last: bool = True
+    deterministic: bool = False
+    compile: bool = False
+    pin_memory: bool = True
 
 
 @dataclass(frozen=True)
@@ -60,15 +69,24 @@ class EngineSettings:
     log_every: int = 20
     amp: bool = True
     num_workers: int = 0
+    channels_last: bool = True
+    deterministic: bool = False
+    compile: bool = False
+    pin_memory: bool = True
 
     @classmethod
     def from_config(cls, training: dict[str, Any], compute: dict[str, Any]) -> EngineSettings:
+        efficiency = ComputeSettings.from_config(compute)
         return cls(
             seed=training["seed"],
             checkpoint_every=training["checkpoint_every"],
             log_every=training["log_every"],
-            amp=compute["amp"],
-            num_workers=compute["num_workers"],
+            amp=efficiency.amp,
+            num_workers=efficiency.num_workers,
+            channels_last=efficiency.channels_last,
+            deterministic=efficiency.deterministic,
+            compile=efficiency.compile,
+            pin_memory=efficiency.pin_memory,
         )
 
     def trainer_config(self, iterations: int, poly_power: float = 0.9, accumulation_steps: int = 1) -> TrainerConfig:
@@ -80,6 +98,10 @@ class EngineSettings:
             log_every=self.log_every,
             amp=self.amp,
             seed=self.seed,
+            channels_last=self.channels_last,
+            deterministic=self.deterministic,
+            compile=self.compile,
+            pin_memory=self.pin_memory,
         )
 
 
@@ -115,6 +137,11 @@ class Trainer:
         self._stop_requested = False
         self.world = distributed.world()
         self.state_dir.mkdir(parents=True, exist_ok=True)
+        self.compute = ComputeSettings(
+            amp=config.amp, channels_last=config.channels_last, deterministic=config.deterministic,
+            compile=config.compile, pin_memory=config.pin_memory,
+        ).on(device)
+        configure_backends(config.deterministic)
         torch.manual_seed(config.seed)
         self._resume()
         distributed.broadcast_modules(self.modules.values())
@@ -171,16 +198,23 @@ class Trainer:
             seed,
             self.start_iteration * self.config.accumulation_steps,
             num_workers=num_workers,
-            pin_memory=self.device.type == "cuda",
+            pin_memory=self.compute.pin_memory,
             rank=self.world.rank,
             world_size=self.world.size,
         )
 
+    def prepare(self, model: torch.nn.Module) -> torch.nn.Module:
+        """Put ``model`` on the device in the configured memory format; returns what ``step`` should call
+        (``model`` or its ``torch.compile`` wrapper; keep ``model`` itself in ``modules``)."""
+        return prepare_model(model, self.device, self.compute.channels_last, self.compute.compile)
+
+    def to_device(self, tensor: torch.Tensor) -> torch.Tensor:
+        """Non-blocking copy of a batch tensor to the device, images in the network's memory format."""
+        return to_device(tensor, self.device, self.compute.channels_last)
+
     def autocast(self) -> contextlib.AbstractContextManager:
         """bf16 autocast on CUDA when enabled; a no-op elsewhere."""
-        if self.config.amp and self.device.type == "cuda":
-            return torch.autocast("cuda", dtype=torch.bfloat16)
-        return contextlib.nullcontext()
+        return device_autocast(self.device, self.compute.amp)
 
     def backward(self, loss: torch.Tensor) -> None:
         """Backward of one micro-batch's loss, scaled so accumulated gradients average over micro-batches."""
@@ -219,20 +253,21 @@ class Trainer:
                 }
                 for optimizer in self.optimizers.values():
                     optimizer.zero_grad(set_to_none=True)
-                logged: dict[str, float] = {}
+                logged: dict[str, float | torch.Tensor] = {}
                 for _ in range(self.config.accumulation_steps):
                     for key, value in step(iteration).items():
+                        # float64 on the device: the same sums as Python floats of .item() values.
+                        value = value.detach().double() if isinstance(value, torch.Tensor) else value
                         logged[key] = logged.get(key, 0.0) + value / self.config.accumulation_steps
                 logged = self._synchronise_ranks(logged)
                 for optimizer in self.optimizers.values():
                     optimizer.step()
                 if after_step is not None:
                     after_step(iteration)
-                if any(not math.isfinite(v) for v in logged.values()):
-                    raise FloatingPointError(f"non-finite loss at iteration {iteration}: {logged}")
                 done = iteration + 1
                 progress.update(done, logged, lrs)
                 if done % self.config.checkpoint_every == 0 or done == total or self._stop_requested:
+                    progress.check_finite(done)  # never checkpoint weights that a NaN loss has reached
                     self.save(done)
                 if self._stop_requested:
                     sys.exit(128 + signal.SIGTERM)
@@ -252,6 +287,9 @@ class _NoProgress:
 
     def update(self, done: int, logged: dict[str, float], lrs: dict[str, float]) -> None:
         pass
+
+    def check_finite(self, done: int) -> None:
+        """Rank 0 checks the rank-averaged losses, which a NaN on any rank makes NaN too."""
 
     def close(self) -> None:
         pass
@@ -286,13 +324,15 @@ class _Progress:
             writer.writeheader()
             writer.writerows(rows)
 
-    def update(self, done: int, logged: dict[str, float], lrs: dict[str, float]) -> None:
+    def update(self, done: int, logged: dict[str, float | torch.Tensor], lrs: dict[str, float]) -> None:
+        """Add one iteration's losses (device tensors stay on the device); log every ``every`` iterations."""
         for key, value in logged.items():
             self.sums[key] = self.sums.get(key, 0.0) + value
         self.count += 1
         if done % self.every and done != self.total:
             return
-        means = {key: value / self.count for key, value in self.sums.items()}
+        means = {key: value / self.count for key, value in self._host_sums().items()}
+        self._raise_if_non_finite(done, means)
         row = {"iteration": done, **{f"lr_{k}": v for k, v in lrs.items()}, **means}
         if self._writer is None:
             self._writer = csv.DictWriter(self._file, fieldnames=list(row))
@@ -312,6 +352,24 @@ class _Progress:
         )
         self.sums.clear()
         self.count = 0
+
+    def _host_sums(self) -> dict[str, float]:
+        """The running sums as floats, with one device-to-host copy for all tensor-valued losses."""
+        tensors = {key: value for key, value in self.sums.items() if isinstance(value, torch.Tensor)}
+        if not tensors:
+            return dict(self.sums)
+        copied = dict(zip(tensors, torch.stack(list(tensors.values())).tolist(), strict=True))
+        return {key: copied.get(key, value) for key, value in self.sums.items()}
+
+    def _raise_if_non_finite(self, done: int, values: dict[str, float]) -> None:
+        if any(not math.isfinite(v) for v in values.values()):
+            # 0-based iteration indices; losses are only copied to the host once per log interval.
+            first, last = done - self.count, done - 1
+            raise FloatingPointError(f"non-finite loss between iteration {first} and iteration {last}: {values}")
+
+    def check_finite(self, done: int) -> None:
+        """Raise if a loss since the last log line was NaN or infinite (one host sync)."""
+        self._raise_if_non_finite(done, self._host_sums())
 
     def close(self) -> None:
         self._file.close()

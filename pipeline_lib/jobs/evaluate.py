@@ -13,6 +13,7 @@ from pipeline_lib.data.datasets import read_file_list
 from pipeline_lib.data.image_io import write_label, write_rgb
 from pipeline_lib.data.labels import train_id_to_label_id_lut
 from pipeline_lib.engine.device import select_device, set_cpu_threads
+from pipeline_lib.engine.performance import ComputeSettings, configure_backends, prepare_model
 from pipeline_lib.evaluation import (
     EvaluationConfig,
     Prediction,
@@ -55,8 +56,10 @@ def run(
     set_cpu_threads(threads)
     device = select_device(compute["device"])
     cfg = evaluation_config(evaluation)
+    settings = ComputeSettings.from_config(compute)
+    configure_backends(settings.deterministic)
     model, spec = load_model(model_path)
-    model.to(device)
+    prepare_model(model, device, settings.on(device).channels_last)
     rows = read_file_list(file_list)
     Path(visuals_dir).mkdir(parents=True, exist_ok=True)
     Path(label_ids_dir).mkdir(parents=True, exist_ok=True)
@@ -66,7 +69,8 @@ def run(
         write_label(Path(label_ids_dir) / label_id_name(item.name), to_label_ids[item.prediction])
 
     matrix, kept = evaluate_split(
-        model, rows, model.input_convention, cfg, device, on_prediction=save_label_ids if cfg.save_label_ids else None
+        model, rows, model.input_convention, cfg, device,
+        on_prediction=save_label_ids if cfg.save_label_ids else None, compute=settings,
     )
     for item in kept:
         write_rgb(Path(visuals_dir) / f"{item.name}.png", visualization_panel(item))

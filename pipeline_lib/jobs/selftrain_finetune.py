@@ -82,6 +82,7 @@ def run(
     state_dir = Path(state_dir)
     model, spec = load_model(model_path)
     presence_head = None
+    torch.manual_seed(seed + round_index)  # a fresh presence head's initialisation (round 1) is reproducible
     if method["pwl"]:
         presence_head = load_presence_head(heads_path, feature_channels(model), spec.num_classes)
 

@@ -13,15 +13,25 @@ from typing import Any
 
 import numpy as np
 import torch
+from torch.utils.data import DataLoader, Dataset
 
+from pipeline_lib.async_writer import BackgroundWriter
 from pipeline_lib.atomic import atomic_path
 from pipeline_lib.data.datasets import read_file_list
 from pipeline_lib.data.image_io import read_rgb
 from pipeline_lib.data.transforms import normalize
 from pipeline_lib.engine.device import select_device, set_cpu_threads
+from pipeline_lib.engine.performance import (
+    ComputeSettings,
+    autocast,
+    configure_backends,
+    memory_format,
+    prepare_model,
+    to_device,
+)
 from pipeline_lib.models.serialization import load_model
 from pipeline_lib.progress import Progress
-from pipeline_lib.selftrain.prediction_store import PredictionWriter, StoredPrediction, full_resolution
+from pipeline_lib.selftrain.prediction_store import PredictionWriter, upsample_stored
 from pipeline_lib.selftrain.pseudo_labels import PredictionConfig, predict_stride8
 from pipeline_lib.selftrain.spatial_prior import apply_spatial_prior
 from pipeline_lib.selftrain.thresholds import ConfidenceHistogram
@@ -38,6 +48,19 @@ def shard_rows(file_list: str | Path, shard: int, shards: int):
 
 def load_prior(path: str | Path | None) -> torch.Tensor | None:
     return None if path is None else torch.from_numpy(np.load(path))
+
+
+class _TargetImages(Dataset):
+    """(row position, uint8 (3, H, W) image) per shard row, decoded ahead in loader workers."""
+
+    def __init__(self, rows) -> None:
+        self.images = list(rows["image"])
+
+    def __len__(self) -> int:
+        return len(self.images)
+
+    def __getitem__(self, position: int) -> tuple[int, torch.Tensor]:
+        return position, torch.from_numpy(read_rgb(self.images[position])).permute(2, 0, 1)
 
 
 def run(
@@ -58,8 +81,11 @@ def run(
 ) -> None:
     set_cpu_threads(threads)
     device = select_device(compute["device"])
+    settings = ComputeSettings.from_config(compute)
+    configure_backends(settings.deterministic)
+    settings = settings.on(device)
     model, spec = load_model(model_path)
-    model.to(device).eval()
+    prepare_model(model, device, settings.channels_last).eval()
     config = PredictionConfig(
         scales=tuple(prediction["scales"]),
         flip=prediction["flip"],
@@ -67,21 +93,35 @@ def run(
         sisc_patch_size=tuple(sisc["patch_size"]) if sisc else (512, 512),
     )
     prior = load_prior(prior_path)
-    histogram = ConfidenceHistogram(spec.num_classes, prediction["histogram_bins"])
+    prior = None if prior is None else prior.to(device)
+    histogram = ConfidenceHistogram(spec.num_classes, prediction["histogram_bins"], device=device)
     rows = shard_rows(file_list, shard, shards)
     progress = Progress(f"predicted shard {shard}", len(rows))
-    with atomic_path(store_out) as tmp, PredictionWriter(tmp, spec.num_classes) as writer:
-        for row in rows.itertuples():
-            rgb = read_rgb(row.image)
-            image = normalize(torch.from_numpy(rgb).permute(2, 0, 1).float(), model.input_convention)
+    loader = DataLoader(
+        _TargetImages(rows), batch_size=None, num_workers=settings.num_workers, pin_memory=settings.pin_memory
+    )
+    with atomic_path(store_out) as tmp, PredictionWriter(tmp, spec.num_classes) as writer, \
+            BackgroundWriter() as background:
+        for position, rgb in loader:
+            row = rows.iloc[position]
+            image = normalize(to_device(rgb, device).float(), model.input_convention)[None]
+            image = image.contiguous(memory_format=memory_format(settings.channels_last))
             # SISC windows depend on (seed, round, image position in the list) only.
-            generator = torch.Generator().manual_seed(seed * 1_000_003 + round_index * 10_007 + int(row.Index))
-            probs = predict_stride8(model, image[None].to(device), config, generator).cpu().numpy()
-            stored = StoredPrediction(row.name, row.image, row.label, rgb.shape[:2], probs.astype(np.float16))
-            writer.add(stored.name, stored.image, stored.label, stored.size_hw, stored.probabilities)
-            scores = full_resolution(stored, device)
+            list_index = int(rows.index[position])
+            generator = torch.Generator().manual_seed(seed * 1_000_003 + round_index * 10_007 + list_index)
+            with autocast(device, settings.amp):
+                probs = predict_stride8(model, image, config, generator).to(torch.float16)
+            size_hw = tuple(rgb.shape[1:])
+            # The store gets float16 (copied back in the writer thread); the histogram sees exactly those
+            # values upsampled on the device, as the pseudo-label job will read them.
+            background.submit(_store, writer, row["name"], row["image"], row["label"], size_hw, probs)
+            scores = upsample_stored(probs, size_hw)
             histogram.update(scores if prior is None else apply_spatial_prior(scores, prior))
             progress.advance()
     with atomic_path(histogram_out) as tmp:
         histogram.save(tmp)
     log.info("shard %d/%d: %d images, %d pixels in the histogram", shard, shards, len(rows), histogram.counts.sum())
+
+
+def _store(writer: PredictionWriter, name: str, image: str, label: str, size_hw: tuple[int, int], probs) -> None:
+    writer.add(name, image, label, size_hw, probs.cpu().numpy())

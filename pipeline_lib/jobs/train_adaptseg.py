@@ -60,7 +60,7 @@ def run(
             "adaptseg: this variant has multi_level: true but model.arch deeplabv2_vgg16 is single-level "
             "(AdaptSegNet DeeplabVGG, spec B.1.5); use a single-level variant with VGG-16"
         )
-    model = initial_model(model_config, spec, engine["seed"])
+    model = initial_model(model_config, spec, engine["seed"])  # also fixes the discriminators' init
     convention = model.input_convention
     seed = engine["seed"]
     source = SegmentationDataset(

@@ -40,7 +40,8 @@ def build_spec(model_config: dict[str, Any], multi_level: bool = False) -> Model
 
 
 def initial_model(model_config: dict[str, Any], spec: ModelSpec, seed: int) -> nn.Module:
-    """The model a training job starts from; seeded so that a rerun of the job draws the same random layers."""
+    """The network before training, its random initialisation drawn from ``seed`` (the Trainer seeds
+    the global RNG only later, so without this every run started from different weights)."""
     torch.manual_seed(seed)
     model = spec.build()
     weights = model_config.get("imagenet_weights")

@@ -158,12 +158,13 @@ def adaptation_step(
     target_images: torch.Tensor,
     backward: Backward,
     autocast: Callable[[], contextlib.AbstractContextManager] = contextlib.nullcontext,
-) -> dict[str, float]:
+) -> dict[str, torch.Tensor]:
     """Steps 2-5 of one AdaptSegNet iteration: every backward in the reference order, no optimiser step.
 
     ``discriminators`` maps each level of ``losses.adversarial_levels`` to its D. ``backward`` is
     called once per loss (segmentation, adversarial, then per D its source and its target half), so
-    gradients accumulate exactly as in the reference. Returns the losses to log.
+    gradients accumulate exactly as in the reference. Returns the losses to log, as detached tensors
+    (no host sync; the Trainer copies them to the host once per log interval).
     """
     missing = [level for level in losses.adversarial_levels if level not in discriminators]
     if missing:
@@ -173,10 +174,10 @@ def adaptation_step(
         with autocast():
             source_out = model(source_images)
         loss_seg = segmentation_cross_entropy(source_out["out"], source_labels)
-        logs = {"loss_seg": loss_seg.item()}
+        logs = {"loss_seg": loss_seg.detach()}
         if losses.lambda_seg > 0:
             loss_seg_aux = segmentation_cross_entropy(source_out["aux"], source_labels)
-            logs["loss_seg_aux"] = loss_seg_aux.item()
+            logs["loss_seg_aux"] = loss_seg_aux.detach()
             loss_seg = loss_seg + losses.lambda_seg * loss_seg_aux
         backward(loss_seg)
         source_size = tuple(source_images.shape[-2:])
@@ -195,20 +196,20 @@ def adaptation_step(
                 with autocast():
                     patch_logits = discriminator(target_maps[level])
                 level_loss = gan_loss(patch_logits, SOURCE_LABEL, losses.gan)
-                logs[f"loss_adv_{level}"] = level_loss.item()
+                logs[f"loss_adv_{level}"] = level_loss.detach()
                 loss_adv = loss_adv + losses.lambda_adv[level] * level_loss
             backward(loss_adv)
             del target_out
 
     # Step 5: the discriminators learn source (0) vs target (1) on detached maps.
     for level, discriminator in discriminators.items():
-        total = 0.0
+        total = torch.zeros((), device=source_images.device)
         for maps, domain_label in ((source_maps[level], SOURCE_LABEL), (target_maps[level].detach(), TARGET_LABEL)):
             with autocast():
                 patch_logits = discriminator(maps)
             half = 0.5 * gan_loss(patch_logits, domain_label, losses.gan)
             backward(half)
-            total += half.item()
+            total = total + half.detach()
         logs[f"loss_d_{level}"] = total
     return logs
 
@@ -267,6 +268,7 @@ def train_adaptseg(
         device=device,
         fingerprint=fingerprint,
     )
+    network = trainer.prepare(model)
     source_batches = trainer.batches(source, config.batch_size, engine.seed, engine.num_workers)
     # Another stream for the target order, so equally long lists are not drawn in lockstep.
     target_batches = trainer.batches(target, config.batch_size, engine.seed + 1, engine.num_workers)
@@ -275,16 +277,16 @@ def train_adaptseg(
     for discriminator in discriminators.values():
         discriminator.train()
 
-    def step(iteration: int) -> dict[str, float]:
+    def step(iteration: int) -> dict[str, torch.Tensor]:
         source_batch = next(source_batches)
         target_batch = next(target_batches)
         return adaptation_step(
-            model,
+            network,
             discriminators,
             losses,
-            source_batch["image"].to(device, non_blocking=True),
-            source_batch["label"].to(device, non_blocking=True),
-            target_batch["image"].to(device, non_blocking=True),
+            trainer.to_device(source_batch["image"]),
+            trainer.to_device(source_batch["label"]),
+            trainer.to_device(target_batch["image"]),
             trainer.backward,
             trainer.autocast,
         )

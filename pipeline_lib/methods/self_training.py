@@ -90,17 +90,18 @@ def fine_tune(
         fingerprint=fingerprint,
     )
     batches = trainer.batches(dataset, config.batch_size, engine.seed, engine.num_workers)
+    network = trainer.prepare(model)
     model.train()
     set_bn_mode(model, config.bn_mode)
 
-    def step(iteration: int) -> dict[str, float]:
+    def step(iteration: int) -> dict[str, torch.Tensor]:
         batch = next(batches)
-        images = batch["image"].to(device, non_blocking=True)
-        labels = batch["label"].to(device, non_blocking=True)
+        images = trainer.to_device(batch["image"])
+        labels = trainer.to_device(batch["label"])
         if config.loss_resolution == "stride8":
             labels = point_sampled(labels)
         with trainer.autocast():
-            outputs = model(images)
+            outputs = network(images)
             presence_logits = presence_head(outputs["features"]) if presence_head is not None else None
         logits = outputs["out"]
         if config.loss_resolution == "stride8" and tuple(logits.shape[-2:]) != tuple(labels.shape[-2:]):
@@ -109,13 +110,13 @@ def fine_tune(
             seg_loss = ohem_cross_entropy(logits, labels, *config.ohem)
         else:
             seg_loss = segmentation_cross_entropy(logits, labels)
-        logged = {"loss_seg": seg_loss.item()}
+        logged = {"loss_seg": seg_loss.detach()}
         loss = seg_loss
         if presence_logits is not None:
             targets = weak_labels(labels, presence_logits.shape[1], config.pwl_presence_factor)
             pwl = presence_loss(presence_logits, targets)
             loss = loss + config.pwl_weight * pwl
-            logged["loss_pwl"] = pwl.item()
+            logged["loss_pwl"] = pwl.detach()
         trainer.backward(loss)
         return logged
 

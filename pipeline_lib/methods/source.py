@@ -59,18 +59,19 @@ def train_source(
         fingerprint=fingerprint,
     )
     batches = trainer.batches(dataset, config.batch_size, engine.seed, engine.num_workers)
+    network = trainer.prepare(model)
     model.train()
     set_bn_mode(model, config.bn_mode)
 
-    def step(iteration: int) -> dict[str, float]:
+    def step(iteration: int) -> dict[str, torch.Tensor]:
         batch = next(batches)
-        images = batch["image"].to(device, non_blocking=True)
-        labels = batch["label"].to(device, non_blocking=True)
+        images = trainer.to_device(batch["image"])
+        labels = trainer.to_device(batch["label"])
         with trainer.autocast():
-            logits = model(images)["out"]
+            logits = network(images)["out"]
         loss = segmentation_cross_entropy(logits, labels)
         trainer.backward(loss)
-        return {"loss": loss.item()}
+        return {"loss": loss.detach()}
 
     trainer.run(step)
     return model

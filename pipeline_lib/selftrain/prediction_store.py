@@ -91,5 +91,9 @@ def prediction_count(path: str | os.PathLike[str]) -> int:
 
 def full_resolution(prediction: StoredPrediction, device: torch.device | str = "cpu") -> torch.Tensor:
     """(C, H, W) float32 probabilities at the image's resolution (bilinear, as the logits are upsampled)."""
-    stored = torch.from_numpy(prediction.probabilities).to(device).float()[None]
-    return upsample_logits(stored, prediction.size_hw)[0]
+    return upsample_stored(torch.from_numpy(prediction.probabilities).to(device), prediction.size_hw)
+
+
+def upsample_stored(probabilities: torch.Tensor, size_hw: tuple[int, int]) -> torch.Tensor:
+    """``full_resolution`` of a (C, h, w) float16 tensor that is (or will be) stored, wherever it lives."""
+    return upsample_logits(probabilities.float()[None], size_hw)[0]

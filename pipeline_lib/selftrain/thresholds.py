@@ -24,22 +24,28 @@ POLICIES: tuple[str, ...] = ("cb", "global")
 #: Threshold of a class that gets no pseudo-label (never predicted, or ⌊n_c·p⌋ = 0): r_c = P_c / 1
 #: reaches 1 only at certainty, which is how the reference replaces its t_c = 0 (§4.4, L947).
 UNLABELLED_THRESHOLD = 1.0
+#: Pixels binned per step of ``ConfidenceHistogram.add`` (bounds its temporaries to a few MB).
+ADD_CHUNK = 1 << 18
 
 
 class ConfidenceHistogram:
-    """Per-class counts of argmax confidences in ``bins`` equal bins over [0, 1]."""
+    """Per-class counts of argmax confidences in ``bins`` equal bins over [0, 1].
 
-    def __init__(self, num_classes: int, bins: int) -> None:
+    The counters live on ``device``, so a GPU prediction job adds each image without a host sync;
+    ``counts`` copies them back once, at the end.
+    """
+
+    def __init__(self, num_classes: int, bins: int, device: torch.device | str = "cpu") -> None:
         if bins < 1:
             raise ValueError(f"histogram needs at least one bin, got {bins}")
         self.num_classes = num_classes
         self.bins = bins
-        self._flat = torch.zeros(num_classes * bins, dtype=torch.int64)
+        self._flat = torch.zeros(num_classes * bins, dtype=torch.int64, device=device)
 
     @property
     def counts(self) -> np.ndarray:
-        """(C, bins) int64 counts (a view of the accumulator)."""
-        return self._flat.numpy().reshape(self.num_classes, self.bins)
+        """(C, bins) int64 counts (on CPU, a view of the accumulator)."""
+        return self._flat.cpu().numpy().reshape(self.num_classes, self.bins)
 
     def update(self, scores: torch.Tensor) -> None:
         """Add one image's (C, H, W) scores (probabilities, possibly prior-weighted; in [0, 1])."""
@@ -49,18 +55,26 @@ class ConfidenceHistogram:
         self.add(prediction.reshape(-1), confidence.reshape(-1))
 
     def add(self, classes: torch.Tensor, confidences: torch.Tensor) -> None:
-        """Add (class, confidence) pairs given as two 1-D tensors."""
-        index = (confidences.float().clamp(0.0, 1.0) * self.bins).long().clamp_(max=self.bins - 1)
-        index += classes.long() * self.bins
-        # A scattered add costs O(pixels), unlike a dense bincount of C x bins per image.
-        self._flat.index_put_((index.cpu(),), torch.ones(1, dtype=torch.int64).expand(index.numel()), accumulate=True)
+        """Add (class, confidence) pairs given as two 1-D tensors.
+
+        In chunks of ``ADD_CHUNK`` pixels: the int64 bin indices of a whole 2048x1024 image would
+        cost ~100 MB of temporaries, more than the counters themselves.
+        """
+        device = self._flat.device
+        ones = torch.ones(1, dtype=torch.int64, device=device)
+        for start in range(0, confidences.numel(), ADD_CHUNK):
+            part = confidences[start : start + ADD_CHUNK].to(device).float()
+            index = (part.clamp(0.0, 1.0) * self.bins).long().clamp_(max=self.bins - 1)
+            index += classes[start : start + ADD_CHUNK].to(device).long() * self.bins
+            # A scattered add costs O(pixels), unlike a dense bincount of C x bins per image.
+            self._flat.index_put_((index,), ones.expand(index.numel()), accumulate=True)
 
     def merge(self, other: ConfidenceHistogram) -> None:
         if (other.num_classes, other.bins) != (self.num_classes, self.bins):
             raise ValueError(
                 f"cannot merge a {other.num_classes}x{other.bins} histogram into {self.num_classes}x{self.bins}"
             )
-        self._flat += other._flat
+        self._flat += other._flat.to(self._flat.device)
 
     @property
     def class_pixels(self) -> np.ndarray:

@@ -1,0 +1,1 @@
+"""udaflow benchmarks: ``python -m bench [case ...] [--quick]``; see ``bench/run.py``."""
