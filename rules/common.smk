@@ -9,6 +9,8 @@ CONDA_ENV = "../envs/udaflow.yaml"
 # The `gpu` resource of GPU rules (Slurm --gpus); CPU rules ask for none. Profiles may override per rule.
 TRAINING_GPUS = config["compute"]["gpus_per_job"]["training"]
 PREDICTION_GPUS = config["compute"]["gpus_per_job"]["prediction"]
+# DA-SAC and CPSL train in one process (accumulation gives the paper's batch): at most one GPU.
+SINGLE_PROCESS_TRAINING_GPUS = min(TRAINING_GPUS, 1)
 # CONDA_ENV plus cityscapesScripts (pyproject extra `official`), for rule official_evaluation.
 CONDA_ENV_OFFICIAL = "../envs/official.yaml"
 

@@ -54,6 +54,7 @@ rule cpsl_soft_labels:
     resources:
         mem_mb=8000,
         runtime=120,
+        gpu=PREDICTION_GPUS,
     params:
         compute=config["compute"],
     script:
@@ -77,6 +78,7 @@ rule cpsl_prototypes:
     resources:
         mem_mb=8000,
         runtime=240,
+        gpu=PREDICTION_GPUS,
     params:
         settings=CPSL["prototypes"],
         compute=config["compute"],
@@ -101,6 +103,7 @@ rule cpsl_class_distribution:
     resources:
         mem_mb=8000,
         runtime=120,
+        gpu=PREDICTION_GPUS,
     params:
         compute=config["compute"],
     script:
@@ -130,6 +133,7 @@ rule cpsl_stage1:
     resources:
         mem_mb=16000,
         runtime=7 * 24 * 60,
+        gpu=SINGLE_PROCESS_TRAINING_GPUS,
     params:
         state_dir="work/cpsl/stage1/state",
         settings={key: value for key, value in CPSL.items() if key != "distillation"},
@@ -158,6 +162,7 @@ rule cpsl_hard_labels:
     resources:
         mem_mb=8000,
         runtime=240,
+        gpu=PREDICTION_GPUS,
     params:
         threshold=CPSL["distillation"]["threshold"],
         compute=config["compute"],
@@ -187,6 +192,7 @@ rule cpsl_distill:
     resources:
         mem_mb=16000,
         runtime=4 * 24 * 60,
+        gpu=SINGLE_PROCESS_TRAINING_GPUS,
     params:
         state_dir=lambda wildcards: f"work/cpsl/stage{wildcards.stage}/state",
         settings={key: value for key, value in CPSL.items() if key != "stage1"},

@@ -21,6 +21,7 @@ rule train_dasac_baseline:
     resources:
         mem_mb=8000,
         runtime=48 * 60,
+        gpu=SINGLE_PROCESS_TRAINING_GPUS,
     params:
         state_dir="work/dasac_baseline/state",
         model=config["model"],
@@ -57,6 +58,7 @@ rule dasac_importance_weights:
     resources:
         mem_mb=4000,
         runtime=120,
+        gpu=PREDICTION_GPUS,
     params:
         compute=config["compute"],
     script:
@@ -83,6 +85,7 @@ rule train_dasac:
     resources:
         mem_mb=16000,
         runtime=72 * 60,
+        gpu=SINGLE_PROCESS_TRAINING_GPUS,
     params:
         state_dir="work/dasac/state",
         source=config["source"],

@@ -90,7 +90,8 @@ def train(tmp_path, file_list, name, processes):
         file_list, out / "model.pt", out / "train_log.csv", out / "state",
         model_config=MODEL,
         training=training_config(),
-        compute={"device": "cpu", "amp": False, "num_workers": 0, "train_threads": 1},
+        compute={"device": "cpu", "amp": False, "num_workers": 0, "train_threads": 1, "channels_last": False,
+                 "pin_memory": False, "deterministic": True, "compile": False},
         threads=processes,
         processes=processes,
     )

@@ -32,7 +32,11 @@ pytestmark = [
 PROFILES = ("--profile", str(REPO / "workflow/profiles/slurm"))
 LOCALHOST = ("--profile", str(REPO / "workflow/profiles/slurm-localhost"))
 TARGET = "results/source/miou.json"
-GPU_RULES = {"train_source", "train_adaptseg", "selftrain_finetune", "selftrain_predict", "evaluate"}
+GPU_RULES = {
+    "train_source", "train_adaptseg", "selftrain_finetune", "selftrain_predict", "evaluate",
+    "train_dasac_baseline", "dasac_importance_weights", "train_dasac",
+    "cpsl_soft_labels", "cpsl_prototypes", "cpsl_class_distribution", "cpsl_stage1", "cpsl_hard_labels", "cpsl_distill",
+}
 
 
 def snakemake(workdir, *args, timeout=600):
