@@ -2,6 +2,7 @@
 
 import csv
 import json
+import re
 
 import h5py
 import numpy as np
@@ -13,7 +14,7 @@ pytestmark = pytest.mark.workflow
 
 def test_cpsl_chain_to_stage3(workdir):
     config = tiny_config()
-    config["cpsl"].update(batch_size=2)
+    config["cpsl"].update(batch_size=2, warmup_model="source")  # the default LS-GAN warm-up: see the dry runs below
     config["cpsl"]["stage1"].update(iterations=3, feature_samples=16, queue_length=32)
     config["cpsl"]["distillation"].update(iterations=3)
     result = run_snakemake(workdir, "results/cpsl/stage3/miou.json", config=config)
@@ -52,3 +53,31 @@ def test_cpsl_chain_to_stage3(workdir):
     assert scores["provenance"]["model_spec"]["bn_pretrain"] is True
     assert "random weights" in (workdir / "logs/cpsl/stage2.log").read_text()
     assert not (workdir / "work/cpsl/stage2/state/checkpoint.pt").exists()
+
+
+def planned_jobs(workdir, config):
+    result = run_snakemake(workdir, "--dry-run", "results/cpsl/stage1/miou.json", config=config)
+    return result, re.findall(r"^(?:local)?rule (\w+):\n(?:\s+.*\n)*?\s+input: (.*)$", result.stdout, re.MULTILINE)
+
+
+def test_default_warmup_is_the_lsgan_adaptsegnet_model(workdir):
+    result, jobs = planned_jobs(workdir, tiny_config())
+    assert result.returncode == 0, result.stdout[-3000:]
+    inputs = dict(jobs)
+    assert "work/adaptseg_lsgan/model.pt" in inputs["cpsl_warmup"]
+    assert "train_adaptseg" in inputs
+
+
+@pytest.mark.parametrize(
+    ("warmup_model", "message"),
+    [
+        ("adaptseg_nonesuch", "'adaptseg_nonesuch' names no adaptseg.variants entry"),
+        ("adaptseg_multi", "'adaptseg_multi' is multi-level"),
+    ],
+)
+def test_warmup_model_that_cannot_serve_is_a_parse_time_error_naming_the_key(workdir, warmup_model, message):
+    config = tiny_config()
+    config["cpsl"]["warmup_model"] = warmup_model
+    result, _ = planned_jobs(workdir, config)
+    assert result.returncode != 0
+    assert "config key cpsl.warmup_model" in result.stdout and message in result.stdout
