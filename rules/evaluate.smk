@@ -22,7 +22,6 @@ rule evaluate:
     params:
         evaluation=config["evaluation"],
         compute=config["compute"],
-        config=config,
     script:
         "../workflow/scripts/evaluate.py"
 

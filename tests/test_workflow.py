@@ -29,6 +29,19 @@ def test_source_pipeline_end_to_end_and_rerun_is_noop(workdir):
     assert again.returncode == 0
     assert "Nothing to be done" in again.stdout
 
+    # A setting the source result does not depend on re-runs nothing, not even its evaluation.
+    config = tiny_config()
+    config["dasac"]["sac"]["lr"] = 0.001
+    unrelated = run_snakemake(workdir, "--dry-run", "results/source/miou.json", config=config)
+    assert unrelated.returncode == 0
+    assert "Nothing to be done" in unrelated.stdout, unrelated.stdout[-3000:]
+    # An evaluation setting re-runs the evaluation, and the result records the config it ran under.
+    config["evaluation"]["flip"] = True
+    changed = run_snakemake(workdir, "results/source/miou.json", config=config)
+    assert changed.returncode == 0 and "rule evaluate:" in changed.stdout and "rule train_source:" not in changed.stdout
+    provenance = json.loads((workdir / "results/source/miou.json").read_text())["provenance"]["config"]
+    assert provenance["dasac"]["sac"]["lr"] == 0.001 and provenance["evaluation"]["flip"] is True
+
 
 def test_corrupt_label_fails_naming_the_file(workdir):
     config = tiny_config()

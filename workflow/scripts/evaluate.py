@@ -12,7 +12,7 @@ with job_log(snakemake.log[0]):
         snakemake.output.label_ids,
         evaluation=snakemake.params.evaluation,
         compute=snakemake.params.compute,
-        config=snakemake.params.config,
+        config=snakemake.config,  # provenance only: not a param, so other methods' settings do not re-run scoring
         method=snakemake.wildcards.run,
         threads=snakemake.threads,
     )
