@@ -58,3 +58,26 @@ def source_split():
 
 # Result files of `snakemake` without a target; each method's rules file appends its own.
 DEFAULT_TARGETS = ["results/source/miou.json"]
+
+
+def cpsl_warmup_model():
+    """CPSL's warm-up input: a released .pkl, else the workflow model that cpsl.warmup_model names."""
+    cpsl = config["cpsl"]
+    if cpsl["warmup_checkpoint"]:
+        return cpsl["warmup_checkpoint"]
+    name = cpsl["warmup_model"]
+    if name == "source":
+        return "work/source/model.pt"
+    variant = name.removeprefix("adaptseg_")
+    variants = config["adaptseg"]["variants"]
+    if variant not in variants:
+        known = ", ".join(f"adaptseg_{known}" for known in variants)
+        raise WorkflowError(
+            f"config key cpsl.warmup_model: '{name}' names no adaptseg.variants entry (known: {known}, or source)"
+        )
+    if variants[variant]["multi_level"]:
+        raise WorkflowError(
+            f"config key cpsl.warmup_model: '{name}' is multi-level; CPSL's network has one head, "
+            "so name a single-level variant (e.g. adaptseg_lsgan) or source"
+        )
+    return f"work/adaptseg_{variant}/model.pt"

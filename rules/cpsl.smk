@@ -15,28 +15,6 @@ CPSL_ENGINE = {
 DEFAULT_TARGETS.extend(f"results/cpsl/stage{stage}/miou.json" for stage in (1, 2, 3))
 
 
-def cpsl_warmup_model():
-    """The warm-up's input: a released .pkl, else the workflow model that cpsl.warmup_model names."""
-    if CPSL["warmup_checkpoint"]:
-        return CPSL["warmup_checkpoint"]
-    name = CPSL["warmup_model"]
-    if name == "source":
-        return "work/source/model.pt"
-    variant = name.removeprefix("adaptseg_")
-    variants = config["adaptseg"]["variants"]
-    if variant not in variants:
-        raise WorkflowError(
-            f"config key cpsl.warmup_model: '{name}' names no adaptseg.variants entry "
-            f"(known: {', '.join('adaptseg_' + v for v in variants)}, or source)"
-        )
-    if variants[variant]["multi_level"]:
-        raise WorkflowError(
-            f"config key cpsl.warmup_model: '{name}' is multi-level; CPSL's network has one head, "
-            "so name a single-level variant (e.g. adaptseg_lsgan) or source"
-        )
-    return f"work/adaptseg_{variant}/model.pt"
-
-
 rule cpsl_warmup:
     """The warm-up model: a workflow model (cpsl.warmup_model) or a released warm-up .pkl (cpsl.warmup_checkpoint)."""
     input:
