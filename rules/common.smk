@@ -58,6 +58,8 @@ def source_split():
 
 # Result files of `snakemake` without a target; each method's rules file appends its own.
 DEFAULT_TARGETS = ["results/source/miou.json"]
+# Staged method -> the scored run (results/<run>/) its stage 1 starts from: stage 0 of the report's plot.
+REPORT_STARTS = {}
 
 
 def cpsl_warmup_model():

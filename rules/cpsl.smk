@@ -13,6 +13,8 @@ CPSL_ENGINE = {
     key: config["training"][key] for key in ("seed", "checkpoint_every", "log_every")
 }
 DEFAULT_TARGETS.extend(f"results/cpsl/stage{stage}/miou.json" for stage in (1, 2, 3))
+if not CPSL["warmup_checkpoint"]:
+    REPORT_STARTS["cpsl"] = CPSL["warmup_model"]
 
 
 rule cpsl_warmup:

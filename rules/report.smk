@@ -20,6 +20,9 @@ rule report_scores:
     """mIoU per round/stage of every default method (bars for single results) and the per-class IoU table."""
     input:
         lambda wildcards: [run.miou for run in report_runs.step_runs(DEFAULT_TARGETS)],
+        lambda wildcards: [
+            f"results/{start}/miou.json" for start in REPORT_STARTS.values()
+        ],
     output:
         plot=report(
             f"{REPORT_DIR}/miou.png",
@@ -48,6 +51,7 @@ rule report_scores:
         finals=lambda wildcards: [
             run.name for run in report_runs.final_runs(DEFAULT_TARGETS)
         ],
+        starts=REPORT_STARTS,
     script:
         "../workflow/scripts/report_scores.py"
 

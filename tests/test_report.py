@@ -84,6 +84,16 @@ def test_miou_figure_has_one_panel_per_stepped_method_with_round_zero_at_source(
     assert visible[2].lines[1].get_ydata()[0] == 15.0  # the source-only reference line
 
 
+def test_miou_figure_puts_a_staged_method_s_warm_up_at_stage_zero():
+    results = {"source": scores(15.0), "adaptseg_lsgan": scores(20.0), "cpsl/stage1": scores(30.0)}
+    figure = miou_figure(results, ["source", "adaptseg_lsgan", "cpsl/stage1"], {"cpsl": "adaptseg_lsgan"})
+    panel = figure.axes[1]
+    assert list(panel.lines[0].get_xdata()) == [0, 1] and list(panel.lines[0].get_ydata()) == [20.0, 30.0]
+    assert panel.get_xlabel() == "stage (0 = adaptseg_lsgan)"
+    unscored = miou_figure(results, ["source", "cpsl/stage1"], {"cpsl": "released"})  # no result: no stage 0
+    assert list(unscored.axes[1].lines[0].get_xdata()) == [1]
+
+
 def test_miou_figure_for_synthia_plots_miou16_and_miou13():
     results = {"source": scores(10.0, True), "cbst/round1": scores(12.0, True)}
     figure = miou_figure(results, ["source", "cbst/round1"])

@@ -20,12 +20,14 @@ def run(
     plot_out: str | Path,
     table_html_out: str | Path,
     table_csv_out: str | Path,
+    starts: dict[str, str] | None = None,
 ) -> None:
+    """``starts``: staged method -> the run its stage 1 starts from (plotted as stage 0)."""
     results = read_results(miou_paths)
     absent = [name for name in finals if name not in results]
     if absent:
         raise ValueError(f"final runs {absent} are not among the inputs {sorted(results)}")
-    figure = miou_figure(results, finals)
+    figure = miou_figure(results, finals, starts)
     with atomic_path(plot_out) as tmp:
         figure.savefig(tmp, dpi=DPI)
     table = per_class_frame({name: results[name] for name in finals})

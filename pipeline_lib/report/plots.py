@@ -29,24 +29,35 @@ def headline_metrics(results: Mapping[str, dict]) -> list[tuple[str, str]]:
     return [("miou", "mIoU")]
 
 
-def _step_axis(runs: Sequence[Run], results: Mapping[str, dict], key: str) -> tuple[list[int], list[float]]:
-    """x = round/stage index, y = the metric; rounds start at 0 = the source model they fine-tune."""
+def _start(method: str, kind: str, results: Mapping[str, dict], starts: Mapping[str, str]) -> str | None:
+    """The run a method's step 0 stands for: its warm-up for staged methods (``starts``), else the
+    source model that round 1 fine-tunes; None when that run was not scored."""
+    start = starts.get(method, SOURCE if kind == "round" else None)
+    return start if start in results else None
+
+
+def _step_axis(
+    runs: Sequence[Run], results: Mapping[str, dict], key: str, start: str | None
+) -> tuple[list[int], list[float]]:
+    """x = round/stage index, y = the metric; step 0 is ``start`` when there is one."""
     ordered = sorted(runs, key=lambda run: run.step)
     steps = [run.step for run in ordered]
     values = [results[run.name][key] for run in ordered]
-    if ordered[0].kind == "round" and SOURCE in results:
+    if start is not None:
         steps.insert(0, 0)
-        values.insert(0, results[SOURCE][key])
+        values.insert(0, results[start][key])
     return steps, values
 
 
-def miou_figure(results: Mapping[str, dict], finals: Sequence[str]) -> Figure:
+def miou_figure(results: Mapping[str, dict], finals: Sequence[str], starts: Mapping[str, str] | None = None) -> Figure:
     """First panel: every method's final result as bars; then one panel per round/stage method.
 
     ``results`` maps run names (``cbst_sp/round2``) to parsed ``miou.json``; ``finals`` lists the
-    default targets' run names in the order the bars are drawn. The source-only score is the dashed
-    reference line of every panel.
+    default targets' run names in the order the bars are drawn; ``starts`` maps a staged method to
+    the run its stage 1 starts from (CPSL: its warm-up), drawn as stage 0. The source-only score is
+    the dashed reference line of every panel.
     """
+    starts = starts or {}
     runs = [parse_run(name) for name in results]
     stepped: dict[str, list[Run]] = {}
     for run in runs:
@@ -76,17 +87,18 @@ def miou_figure(results: Mapping[str, dict], finals: Sequence[str]) -> Figure:
     bars.set_xlim(0, max(values) * 1.18 if values else 1)
 
     for axis, (method, method_runs) in zip(axes[1:], stepped.items(), strict=False):
+        kind = method_runs[0].kind
+        start = _start(method, kind, results, starts)
         for index, (metric_key, metric_label) in enumerate(metrics):
-            steps, ys = _step_axis(method_runs, results, metric_key)
+            steps, ys = _step_axis(method_runs, results, metric_key, start)
             style = "-" if index == 0 else ":"
             axis.plot(steps, ys, marker="o", linestyle=style, color=f"C{index}", label=metric_label)
             for step, y in zip(steps, ys, strict=True):
                 axis.annotate(f"{y:.1f}", (step, y), xytext=(0, 5), textcoords="offset points", ha="center", fontsize=7)
         if reference is not None:
             axis.axhline(reference, color="0.5", linestyle="--", linewidth=1, label=f"source only ({reference:.1f})")
-        kind = method_runs[0].kind
         axis.set_xticks(steps)
-        axis.set_xlabel(f"{kind} (0 = source model)" if kind == "round" else kind)
+        axis.set_xlabel(kind if start is None else f"{kind} (0 = {'source model' if start == SOURCE else start})")
         axis.set_ylabel(f"{label} (%)")
         axis.set_title(method, fontsize=10)
         axis.legend(fontsize=7, loc="lower right")

@@ -9,4 +9,5 @@ with job_log(snakemake.log[0]):
         snakemake.output.plot,
         snakemake.output.table,
         snakemake.output.table_csv,
+        starts=snakemake.params.starts,
     )
