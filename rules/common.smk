@@ -47,6 +47,28 @@ def check_dataset_roots():
 check_dataset_roots()
 
 
+def check_weight_files():
+    """Fail at parse time, naming the config key, when a weights file the config names is not a file:
+    a job would find out only after Snakemake had deleted the outputs it is about to replace.
+    """
+    named = {
+        "model.imagenet_weights": config["model"]["imagenet_weights"],
+        "cpsl.distillation.student_init": config["cpsl"]["distillation"][
+            "student_init"
+        ],
+    }
+    problems = [
+        f"config key {key}: file '{path}' does not exist"
+        for key, path in named.items()
+        if path and not Path(path).is_file()
+    ]
+    if problems:
+        raise WorkflowError("\n".join(problems))
+
+
+check_weight_files()
+
+
 def dataset_inputs(wildcards):
     """The demo folder when the workflow makes the dataset; nothing when it is already on disk."""
     return [DEMO_ROOT] if demo_generates(wildcards.dataset) else []

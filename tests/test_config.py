@@ -1,4 +1,4 @@
-"""Config validation: a wrong key, a wrong type or a missing dataset root fails at parse time, naming it."""
+"""Config validation: a wrong key, a wrong type, a missing dataset root or weights file fails at parse time, naming it."""
 
 from conftest import run_snakemake, tiny_config
 
@@ -41,3 +41,13 @@ def test_missing_dataset_root_is_named(workdir):
     result = run_snakemake(workdir, "-n", config=config)
     assert result.returncode != 0
     assert "datasets.cityscapes.root" in result.stdout and "no-such-cityscapes" in result.stdout
+
+
+def test_missing_weights_file_is_named_before_any_job_runs(workdir):
+    config = tiny_config()
+    config["model"]["imagenet_weights"] = str(workdir / "no-such-resnet.pth")
+    config["cpsl"]["distillation"]["student_init"] = str(workdir / "no-such-simclr.pth")
+    result = run_snakemake(workdir, "-n", config=config)
+    assert result.returncode != 0
+    assert "config key model.imagenet_weights: file" in result.stdout and "no-such-resnet.pth" in result.stdout
+    assert "config key cpsl.distillation.student_init: file" in result.stdout and "no-such-simclr.pth" in result.stdout

@@ -281,6 +281,11 @@ def test_load_rejects_bad_files(tmp_path):
     with pytest.raises(TypeError, match="Linear"):
         load_imagenet_weights(nn.Linear(2, 2), save({}, tmp_path / "empty.pth"))
 
+    whole = save(materialize(_tiny_shapes()), tmp_path / "truncated.pth").read_bytes()
+    (tmp_path / "truncated.pth").write_bytes(whole[: len(whole) // 2])
+    with pytest.raises(ValueError, match=r"truncated\.pth: not a readable checkpoint"):
+        load_imagenet_weights(model, tmp_path / "truncated.pth")
+
 
 def test_load_vgg_imagenet_weights_remaps_conv5(tmp_path):
     model = build_model("deeplabv2_vgg16")

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -17,13 +18,18 @@ def save_checkpoint(path: str | os.PathLike[str], state: dict[str, Any]) -> None
         torch.save(state, tmp)
 
 
-def load_checkpoint(path: str | os.PathLike[str]) -> dict[str, Any]:
-    """Load tensors and plain containers only (``weights_only=True``): a checkpoint must not run code."""
+def load_checkpoint(path: str | os.PathLike[str], allowed_globals: Sequence[Any] = ()) -> Any:
+    """Load tensors and plain containers only (``weights_only=True``): a checkpoint must not run code.
+
+    ``allowed_globals`` admits the few extra types some released checkpoints pickle (NumPy scalars).
+    Every failure names the file: torch's own errors for a truncated or foreign file do not.
+    """
     path = Path(path)
     if not path.exists():
         raise FileNotFoundError(f"checkpoint not found: {path}")
     try:
-        return torch.load(path, map_location="cpu", weights_only=True)
+        with torch.serialization.safe_globals(list(allowed_globals)):
+            return torch.load(path, map_location="cpu", weights_only=True)
     except Exception as err:  # torch raises several types for truncated or foreign files
         raise ValueError(f"{path}: not a readable checkpoint ({err})") from err
 

@@ -20,6 +20,7 @@ from pathlib import Path
 
 import torch
 
+from pipeline_lib.engine.checkpoint import load_checkpoint
 from pipeline_lib.models.imagenet import LoadReport, _listing, _unwrap_state_dict
 from pipeline_lib.models.serialization import ModelSpec, save_model
 
@@ -69,7 +70,7 @@ def load_adaptsegnet_state_dict(
     path = Path(path)
     if not path.is_file():
         raise FileNotFoundError(f"AdaptSegNet checkpoint not found: {path}")
-    state = _unwrap_state_dict(torch.load(path, map_location="cpu", weights_only=True), path)
+    state = _unwrap_state_dict(load_checkpoint(path), path)
     try:
         spec = infer_spec(state, aspp_branches_used)
     except ValueError as err:

@@ -25,6 +25,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from pipeline_lib.engine.checkpoint import load_checkpoint
 from pipeline_lib.models.adaptsegnet_import import RESNET_BY_STEM_WIDTH
 from pipeline_lib.models.imagenet import _listing
 from pipeline_lib.models.serialization import ModelSpec, save_model
@@ -58,11 +59,7 @@ def _read_snapshot(path: Path) -> Mapping[str, torch.Tensor]:
     """
     scalar = np._core.multiarray.scalar
     numpy_scalars = [scalar, (scalar, "numpy.core.multiarray.scalar"), np.dtype, *{type(np.dtype(t)) for t in "fdil?"}]
-    try:
-        with torch.serialization.safe_globals(numpy_scalars):
-            data = torch.load(path, map_location="cpu", weights_only=True)
-    except Exception as err:  # torch raises several types for truncated or foreign files
-        raise ValueError(f"{path}: not a readable PyTorch snapshot ({err})") from err
+    data = load_checkpoint(path, numpy_scalars)
     state = data.get("model", data) if isinstance(data, Mapping) else data
     if not isinstance(state, Mapping) or not all(isinstance(v, torch.Tensor) for v in state.values()):
         raise ValueError(f"{path}: expected a DA-SAC snapshot with a 'model' state dict, got {type(data).__name__}")

@@ -20,6 +20,7 @@ from pathlib import Path
 import torch
 from torch import nn
 
+from pipeline_lib.engine.checkpoint import load_checkpoint
 from pipeline_lib.models.deeplabv2 import DeepLabV2ResNet
 from pipeline_lib.models.deeplabv2_vgg import TORCHVISION_FEATURE_INDEX, DeepLabV2VGG16
 
@@ -102,7 +103,7 @@ def load_imagenet_weights(model: nn.Module, path: str | Path) -> LoadReport:
     if layout is None:
         raise TypeError(f"no torchvision key layout known for {type(model).__name__}")
     map_key, dropped_prefixes = layout
-    source = _unwrap_state_dict(torch.load(path, map_location="cpu", weights_only=True), path)
+    source = _unwrap_state_dict(load_checkpoint(path), path)
     ours = model.state_dict()
 
     mapped: dict[str, torch.Tensor] = {}

@@ -22,6 +22,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from pipeline_lib.engine.checkpoint import load_checkpoint
 from pipeline_lib.models.imagenet import _listing
 from pipeline_lib.models.serialization import ModelSpec, save_model
 
@@ -60,11 +61,7 @@ def _read(path: Path) -> object:
         np.dtypes.Float64DType,
         np.dtypes.Float32DType,
     ]
-    try:
-        with torch.serialization.safe_globals(numpy_scalars):
-            return torch.load(path, map_location="cpu", weights_only=True)
-    except Exception as err:  # torch raises several types for foreign or truncated files
-        raise ValueError(f"{path}: not a readable torch checkpoint ({err})") from err
+    return load_checkpoint(path, numpy_scalars)
 
 
 def released_state(obj: object, path: Path) -> tuple[dict[str, torch.Tensor], dict[str, object]]:
