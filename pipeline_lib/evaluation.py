@@ -23,7 +23,7 @@ from torch import nn
 from torch.utils.data import DataLoader, Dataset
 
 from pipeline_lib.async_writer import BackgroundWriter
-from pipeline_lib.data.image_io import read_index_label, read_rgb
+from pipeline_lib.data.image_io import read_index_label, read_rgb, read_train_id_label
 from pipeline_lib.data.labels import TRAIN_CLASSES, cityscapes_to_train_id_lut, colorize
 from pipeline_lib.data.transforms import normalize
 from pipeline_lib.engine.performance import ComputeSettings, autocast, memory_format, to_device
@@ -90,7 +90,7 @@ class _LabelledImages(Dataset):
     def __getitem__(self, index: int) -> tuple[int, torch.Tensor, torch.Tensor]:
         image, label = self.paths[index]
         rgb = torch.from_numpy(read_rgb(image)).permute(2, 0, 1)
-        return index, rgb, torch.from_numpy(read_index_label(label))
+        return index, rgb, torch.from_numpy(read_train_id_label(label))
 
 
 def predict_split(

@@ -130,6 +130,15 @@ def test_label_image_size_mismatch_is_named(workdir: Path) -> None:
         SegmentationDataset(file_list, EvalTransform())[0]
 
 
+def test_label_value_that_is_no_train_id_is_named(workdir: Path) -> None:
+    file_list = _write_frames(workdir, 1)
+    label = np.full((HEIGHT, WIDTH), 7, dtype=np.uint8)
+    label[0, :3] = (19, 50, IGNORE_INDEX)  # 255 is ignore and fine; 19 and 50 are no class
+    Image.fromarray(label).save(workdir / "labels/frame0.png")
+    with pytest.raises(ValueError, match=r"labels/frame0\.png: values \[19, 50\] are not train IDs"):
+        SegmentationDataset(file_list, EvalTransform())[0]
+
+
 def test_transform_and_dataset_conventions_must_agree(workdir: Path) -> None:
     with pytest.raises(ValueError, match="caffe_bgr"):
         SegmentationDataset(_write_frames(workdir, 1), _AUGMENT, convention="caffe_bgr")

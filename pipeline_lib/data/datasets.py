@@ -21,7 +21,7 @@ import pandas as pd
 import torch
 from torch.utils.data import DataLoader, Dataset
 
-from pipeline_lib.data.image_io import read_index_label, read_rgb
+from pipeline_lib.data.image_io import read_rgb, read_train_id_label
 from pipeline_lib.data.transforms import Convention, SampleTransform, normalize
 
 FILE_LIST_COLUMNS = ("name", "image", "label")
@@ -129,7 +129,7 @@ class SegmentationDataset(Dataset):
         image = torch.from_numpy(np.array(read_rgb(row["image"]))).permute(2, 0, 1).float().contiguous()
         label = None
         if self.with_labels and row["label"]:
-            label = torch.from_numpy(read_index_label(row["label"]).astype(np.int64))
+            label = torch.from_numpy(read_train_id_label(row["label"]).astype(np.int64))
             if tuple(label.shape) != tuple(image.shape[-2:]):
                 raise ValueError(
                     f"{self.file_list}: label {row['label']} is {tuple(label.shape)} (H, W) but image "

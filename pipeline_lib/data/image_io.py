@@ -16,6 +16,7 @@ import numpy as np
 from PIL import Image, UnidentifiedImageError
 
 from pipeline_lib.atomic import atomic_path
+from pipeline_lib.data.labels import IGNORE_INDEX, TRAIN_CLASSES
 
 
 class ImageReadError(ValueError):
@@ -57,6 +58,23 @@ def read_index_label(path: str | os.PathLike[str]) -> np.ndarray:
     if image.mode not in ("P", "L"):
         raise ImageReadError(f"{path}: expected an 8-bit palette or greyscale label PNG, got mode {image.mode}")
     return np.array(image)
+
+
+def read_train_id_label(path: str | os.PathLike[str]) -> np.ndarray:
+    """H×W uint8 train IDs of a converted label or pseudo-label: 0..18, or 255 for ignore.
+
+    Any other value would crash the loss with an index error that names no file, or drop out of
+    the confusion matrix unnoticed, so it is refused here with the file's name.
+    """
+    label = read_index_label(path)
+    invalid = (label >= len(TRAIN_CLASSES)) & (label != IGNORE_INDEX)
+    if invalid.any():
+        values = np.unique(label[invalid])
+        raise ImageReadError(
+            f"{path}: values {values[:10].tolist()} are not train IDs (0..{len(TRAIN_CLASSES) - 1} or "
+            f"{IGNORE_INDEX} for ignore); converted labels come from rule convert_labels"
+        )
+    return label
 
 
 def read_synthia_label(path: str | os.PathLike[str]) -> np.ndarray:

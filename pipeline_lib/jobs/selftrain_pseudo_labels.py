@@ -10,7 +10,7 @@ import numpy as np
 import pandas as pd
 
 from pipeline_lib.atomic import atomic_path
-from pipeline_lib.data.image_io import read_index_label, write_label
+from pipeline_lib.data.image_io import read_train_id_label, write_label
 from pipeline_lib.data.labels import IGNORE_INDEX
 from pipeline_lib.jobs.selftrain_predict import load_prior
 from pipeline_lib.progress import Progress
@@ -52,7 +52,7 @@ def run(
         labelled += int(keep.sum())
         total += label.size
         if item.label:  # diagnostics only (CBST logs pseudo-label quality on Cityscapes train, §4.6)
-            truth = read_index_label(item.label)
+            truth = read_train_id_label(item.label)
             correct += int((label[keep] == truth[keep]).sum())
         progress.advance()
     if not rows:

@@ -9,7 +9,7 @@ import numpy as np
 
 from pipeline_lib.atomic import atomic_path
 from pipeline_lib.data.datasets import read_file_list
-from pipeline_lib.data.image_io import read_index_label
+from pipeline_lib.data.image_io import read_train_id_label
 from pipeline_lib.progress import Progress
 from pipeline_lib.selftrain.spatial_prior import class_position_counts, spatial_prior
 
@@ -27,7 +27,7 @@ def run(
     progress = Progress("spatial prior: read", len(labelled), unit="labels")
 
     def read(path: str) -> np.ndarray:
-        label = read_index_label(path)
+        label = read_train_id_label(path)
         progress.advance()
         return label
 
