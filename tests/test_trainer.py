@@ -58,6 +58,19 @@ def test_resume_after_kill_matches_uninterrupted_run(tmp_path):
     assert log["iteration"].tolist() == [2, 4, 6, 8, 10, 12]
 
 
+def test_resume_drops_a_row_torn_by_the_kill(tmp_path):
+    trainer, _, step = make_run(tmp_path, fail_at=10)
+    with pytest.raises(KeyboardInterrupt):
+        trainer.run(step)
+    with (tmp_path / "train_log.csv").open("a") as log:
+        log.write("4")  # the kill cut an append short: its iteration would parse as 4, before the checkpoint
+    resumed, _, step = make_run(tmp_path)
+    resumed.run(step)
+    log = pd.read_csv(tmp_path / "train_log.csv")
+    assert log["iteration"].tolist() == [2, 4, 6, 8, 10, 12]
+    assert not log.isna().any().any()
+
+
 def test_sigterm_checkpoints_and_exits(tmp_path):
     trainer, _, step = make_run(tmp_path, sigterm_at=5)
     with pytest.raises(SystemExit) as stopped:

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import contextlib
 import csv
+import io
 import logging
 import math
 import signal
@@ -24,6 +25,7 @@ from typing import Any, Protocol
 
 import torch
 
+from pipeline_lib.atomic import atomic_path
 from pipeline_lib.data.datasets import SegmentationDataset, infinite_loader
 from pipeline_lib.engine import distributed
 from pipeline_lib.engine.checkpoint import load_checkpoint, restore_rng_state, rng_state, save_checkpoint
@@ -311,15 +313,24 @@ class _Progress:
         self._writer: csv.DictWriter | None = None
 
     def _truncate_after(self, iteration: int) -> None:
-        """Drop rows logged after the checkpoint we resume from: they will be logged again."""
+        """Drop rows logged after the checkpoint we resume from: they will be logged again.
+
+        A kill during an append leaves a last line without its newline (or with fields missing); such a
+        torn row is dropped too, and the file is replaced atomically, so a second kill loses nothing.
+        """
         if not self.csv_path.exists():
             return
-        with self.csv_path.open(newline="") as handle:
-            rows = [row for row in csv.DictReader(handle) if int(row["iteration"]) <= iteration]
+        text = self.csv_path.read_text()
+        complete = text[: text.rfind("\n") + 1]
+        rows = [
+            row
+            for row in csv.DictReader(io.StringIO(complete))
+            if None not in row and None not in row.values() and int(row["iteration"]) <= iteration
+        ]
         if iteration == 0 or not rows:
             self.csv_path.unlink()
             return
-        with self.csv_path.open("w", newline="") as handle:
+        with atomic_path(self.csv_path) as tmp, tmp.open("w", newline="") as handle:
             writer = csv.DictWriter(handle, fieldnames=list(rows[0]))
             writer.writeheader()
             writer.writerows(rows)
