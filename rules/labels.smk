@@ -19,7 +19,12 @@ rule convert_labels:
         runtime=120,
     params:
         root=lambda wildcards: config["datasets"][wildcards.dataset]["root"],
-        size_mismatch=config["datasets"]["gta5"]["size_mismatch"],
+        # Only GTA5 has known size mismatches (frames 20801-20860); elsewhere one means a broken dataset.
+        size_mismatch=lambda wildcards: (
+            config["datasets"]["gta5"]["size_mismatch"]
+            if wildcards.dataset == "gta5"
+            else "error"
+        ),
         require_labels=lambda wildcards: wildcards.dataset != "cityscapes"
         or wildcards.split == "val",
     script:

@@ -1,4 +1,4 @@
-"""Config validation: a wrong key, a wrong type, a missing dataset root or weights file fails at parse time, naming it."""
+"""Config validation: a wrong key or type, a missing dataset root or weights file fails at parse time, naming it."""
 
 from conftest import run_snakemake, tiny_config
 

@@ -1,9 +1,10 @@
 """Label conversion: raw GTA5 / SYNTHIA / Cityscapes labels -> 19-class train-ID PNGs plus a file list.
 
-Every pair is checked before it is used (``shared/spec/datasets_eval.md`` §2.3, §6): unreadable files
-and label values outside the official table are errors naming the file; GTA5's known defects
-(image/label size mismatches such as frames 20801-20860, blank frames 15188 and 17705) are handled by
-a named policy and listed in the conversion report rather than silently resized or cropped.
+Every pair is checked before it is used (``shared/spec/datasets_eval.md`` §2.3, §6): truncated or corrupt
+images, unreadable labels and label values outside the official table are errors naming the file;
+GTA5's known defects (image/label size mismatches such as frames 20801-20860, blank frames 15188 and
+17705) are handled by a named policy and listed in the conversion report rather than silently resized
+or cropped. Only GTA5 has such a policy: on SYNTHIA and Cityscapes a size mismatch means a broken dataset.
 """
 
 from __future__ import annotations
@@ -18,11 +19,11 @@ from typing import Literal
 
 import numpy as np
 import pandas as pd
-from PIL import Image
+from PIL import Image, UnidentifiedImageError
 
 from pipeline_lib.atomic import atomic_path, write_json
 from pipeline_lib.data.image_io import (
-    read_image_size,
+    ImageReadError,
     read_index_label,
     read_rgb,
     read_synthia_label,
@@ -35,6 +36,9 @@ log = logging.getLogger(__name__)
 Dataset = Literal["gta5", "synthia", "cityscapes"]
 SizeMismatchPolicy = Literal["skip", "error", "resize_label"]
 GTA5_FRAME_COUNT = 24966
+# Sources only train: a frame without a label is skipped and reported (partial downloads, odd GTA5 frames).
+SOURCE_DATASETS: tuple[Dataset, ...] = ("gta5", "synthia")
+EXAMPLES_IN_MESSAGE = 3
 
 
 class LabelConversionError(ValueError):
@@ -43,18 +47,38 @@ class LabelConversionError(ValueError):
 
 @dataclass(frozen=True)
 class Sample:
+    """One frame: its image and where its label belongs; that file may be absent (the unlabelled target
+    train split, a partial source download), which ``convert_labels`` judges per dataset and split."""
+
     name: str
     image: Path
-    label: Path | None
+    label: Path
 
 
 @dataclass
 class ConversionReport:
+    """What conversion left out (``skipped``) or changed (``resized``), so no frame is dropped or
+    altered without a trace."""
+
     dataset: str
     split: str
     converted: int = 0
     skipped: list[dict] = field(default_factory=list)
+    resized: list[dict] = field(default_factory=list)
     expected_total: int | None = None
+
+    def skip(self, sample: Sample, reason: str) -> None:
+        self.skipped.append({"name": sample.name, "image": str(sample.image), "reason": reason})
+        log.warning("skipped %s: %s", sample.image, reason)
+
+    def add_resized(self, entry: dict) -> None:
+        self.resized.append(entry)
+        log.warning(
+            "resized label %s from %dx%d to its image's %dx%d (size_mismatch: resize_label)",
+            entry["label"],
+            *entry["label_size"],
+            *entry["image_size"],
+        )
 
     def as_dict(self) -> dict:
         return {
@@ -63,46 +87,95 @@ class ConversionReport:
             "converted": self.converted,
             "skipped_count": len(self.skipped),
             "skipped": self.skipped,
+            "resized_count": len(self.resized),
+            "resized": self.resized,
             "expected_total": self.expected_total,
         }
 
 
-def _require_dir(path: Path, what: str) -> None:
+@dataclass(frozen=True)
+class _ImageCheck:
+    size: tuple[int, int]  # (width, height)
+    blank: bool  # a single colour (GTA5 15188, 17705); only GTA5 is checked
+
+
+@dataclass(frozen=True)
+class _Outcome:
+    """One frame's result: a file-list ``row`` (label ``""`` when it has no label file) or a
+    ``skip_reason``; ``resized`` is the report entry when ``resize_label`` changed its label."""
+
+    row: dict | None = None
+    skip_reason: str | None = None
+    resized: dict | None = None
+
+
+def _require_dir(path: Path, what: str, dataset: Dataset) -> None:
     if not path.is_dir():
-        raise FileNotFoundError(f"{what} not found: {path}")
+        raise FileNotFoundError(f"{what} not found: {path} (config key datasets.{dataset}.root)")
+
+
+def _require_samples(samples: list[Sample], folder: Path, pattern: str, dataset: Dataset) -> list[Sample]:
+    """An empty image folder means a wrong root or split, never an empty dataset: say where we looked."""
+    if not samples:
+        raise LabelConversionError(
+            f"no {dataset} images matching '{pattern}' in {folder} (config key datasets.{dataset}.root)"
+        )
+    return samples
 
 
 def list_gta5(root: Path) -> list[Sample]:
-    """``images/NNNNN.png`` paired with ``labels/NNNNN.png``; a frame without a label keeps ``label=None``."""
-    _require_dir(root / "images", "GTA5 images folder")
-    _require_dir(root / "labels", "GTA5 labels folder")
-    return [
-        Sample(p.stem, p, (root / "labels" / p.name) if (root / "labels" / p.name).exists() else None)
-        for p in sorted((root / "images").glob("*.png"))
-    ]
+    """``images/NNNNN.png`` paired with ``labels/NNNNN.png``."""
+    images, labels = root / "images", root / "labels"
+    _require_dir(images, "GTA5 images folder", "gta5")
+    _require_dir(labels, "GTA5 labels folder", "gta5")
+    samples = [Sample(p.stem, p, labels / p.name) for p in sorted(images.glob("*.png"))]
+    return _require_samples(samples, images, "*.png", "gta5")
 
 
 def list_synthia(root: Path) -> list[Sample]:
     """``RGB/NNNNNNN.png`` paired with the 16-bit ``GT/LABELS/NNNNNNN.png``."""
-    _require_dir(root / "RGB", "SYNTHIA RGB folder")
-    _require_dir(root / "GT" / "LABELS", "SYNTHIA GT/LABELS folder")
-    labels = root / "GT" / "LABELS"
-    return [
-        Sample(p.stem, p, (labels / p.name) if (labels / p.name).exists() else None)
-        for p in sorted((root / "RGB").glob("*.png"))
-    ]
+    images, labels = root / "RGB", root / "GT" / "LABELS"
+    _require_dir(images, "SYNTHIA RGB folder", "synthia")
+    _require_dir(labels, "SYNTHIA GT/LABELS folder", "synthia")
+    samples = [Sample(p.stem, p, labels / p.name) for p in sorted(images.glob("*.png"))]
+    return _require_samples(samples, images, "*.png", "synthia")
 
 
 def list_cityscapes(root: Path, split: str) -> list[Sample]:
     """``leftImg8bit/<split>/<city>/*_leftImg8bit.png`` paired with ``gtFine/.../*_gtFine_labelIds.png``."""
     images = root / "leftImg8bit" / split
-    _require_dir(images, f"Cityscapes leftImg8bit/{split} folder")
+    _require_dir(images, f"Cityscapes leftImg8bit/{split} folder", "cityscapes")
+    pattern = "*/*_leftImg8bit.png"
     samples = []
-    for image in sorted(images.glob("*/*_leftImg8bit.png")):
+    for image in sorted(images.glob(pattern)):
         stem = image.name[: -len("_leftImg8bit.png")]
         label = root / "gtFine" / split / image.parent.name / f"{stem}_gtFine_labelIds.png"
-        samples.append(Sample(stem, image, label if label.exists() else None))
-    return samples
+        samples.append(Sample(stem, image, label))
+    return _require_samples(samples, images, pattern, "cityscapes")
+
+
+def _check_image(dataset: Dataset, path: Path) -> _ImageCheck:
+    """Size (and for GTA5 blankness) of an image proven complete, so that a truncated or corrupt file
+    stops conversion with its name instead of failing training hours later.
+
+    GTA5 images are decoded anyway for the blank-frame check, which proves them complete. The others are
+    only verified: PIL's ``verify()`` checks the CRC of each PNG chunk up to IEND without decoding pixels
+    (1-3 ms for a 2048×1024 PNG against 30-40 ms for a decode).
+    """
+    try:
+        if dataset == "gta5":
+            pixels = read_rgb(path)
+            return _ImageCheck((pixels.shape[1], pixels.shape[0]), blank=bool(pixels.min() == pixels.max()))
+        with Image.open(path) as image:
+            size = image.size
+            image.verify()
+        return _ImageCheck(size, blank=False)
+    except FileNotFoundError as err:
+        raise LabelConversionError(f"{path}: image file disappeared") from err
+    except ImageReadError as err:
+        raise LabelConversionError(str(err)) from err
+    except (UnidentifiedImageError, OSError, SyntaxError) as err:
+        raise LabelConversionError(f"{path}: cannot read image, truncated or corrupt ({err})") from err
 
 
 def _read_raw_label(dataset: Dataset, path: Path) -> np.ndarray:
@@ -123,29 +196,49 @@ def _nearest_resize(label: np.ndarray, size_wh: tuple[int, int]) -> np.ndarray:
 
 def _convert_one(
     dataset: Dataset, sample: Sample, out_dir: Path, lut: np.ndarray, size_mismatch: SizeMismatchPolicy
-) -> tuple[dict | None, str | None]:
-    """Convert one pair; returns (file-list row, None) or (None, reason it was skipped)."""
-    try:
-        width, height = read_image_size(sample.image)
-    except FileNotFoundError as err:
-        raise LabelConversionError(f"{sample.image}: image file disappeared") from err
-    if sample.label is None:
-        return {"name": sample.name, "image": str(sample.image), "label": ""}, None
+) -> _Outcome:
+    """Convert one pair; a frame without a label file gets an empty label, for the caller to judge."""
+    image = _check_image(dataset, sample.image)
+    if image.blank:
+        return _Outcome(skip_reason="blank image (a single colour)")
+    row = {"name": sample.name, "image": str(sample.image), "label": ""}
+    if not sample.label.is_file():
+        return _Outcome(row=row)
     raw = _read_raw_label(dataset, sample.label)
-    if raw.shape != (height, width):
-        message = f"label {raw.shape[1]}x{raw.shape[0]} vs image {width}x{height}"
+    label_size = (raw.shape[1], raw.shape[0])
+    resized = None
+    if label_size != image.size:
+        message = f"label {label_size[0]}x{label_size[1]} vs image {image.size[0]}x{image.size[1]}"
         if size_mismatch == "error":
             raise LabelConversionError(f"{sample.label}: size mismatch with {sample.image} ({message})")
         if size_mismatch == "skip":
-            return None, f"size mismatch: {message}"
-        raw = _nearest_resize(raw, (width, height))
-    if dataset == "gta5":
-        pixels = read_rgb(sample.image)
-        if pixels.min() == pixels.max():
-            return None, "blank image (a single colour)"
+            return _Outcome(skip_reason=f"size mismatch: {message}")
+        raw = _nearest_resize(raw, image.size)
+        resized = {
+            "name": sample.name,
+            "image": str(sample.image),
+            "label": str(sample.label),
+            "label_size": list(label_size),
+            "image_size": list(image.size),
+        }
     out = out_dir / f"{sample.name}.png"
     write_label(out, _to_train_ids(raw, lut, sample.label))
-    return {"name": sample.name, "image": str(sample.image), "label": str(out)}, None
+    return _Outcome(row={**row, "label": str(out)}, resized=resized)
+
+
+def _first_few(items: list[str]) -> str:
+    shown = "; ".join(items[:EXAMPLES_IN_MESSAGE])
+    return shown + (f" (and {len(items) - EXAMPLES_IN_MESSAGE} more)" if len(items) > EXAMPLES_IN_MESSAGE else "")
+
+
+def _check_size_policy(dataset: Dataset, size_mismatch: SizeMismatchPolicy) -> None:
+    """Only GTA5 has known, tolerable size mismatches; skipping or resizing elsewhere would hide a broken
+    dataset."""
+    if dataset != "gta5" and size_mismatch != "error":
+        raise ValueError(
+            f"size_mismatch={size_mismatch!r} applies to gta5 only: a {dataset} label/image size mismatch is "
+            "always an error"
+        )
 
 
 def convert_labels(
@@ -155,43 +248,67 @@ def convert_labels(
     list_path: Path,
     *,
     split: str,
-    size_mismatch: SizeMismatchPolicy = "skip",
+    size_mismatch: SizeMismatchPolicy = "error",
     require_labels: bool = True,
     threads: int = 1,
     progress: Callable[[int, int], None] | None = None,
 ) -> ConversionReport:
     """Write train-ID label PNGs to ``out_dir`` and the ``name,image,label`` CSV file list to ``list_path``.
 
-    Source datasets need labels for every frame: a frame without one is skipped and reported. The
-    target train split may be unlabelled (``require_labels=False``).
+    ``require_labels`` says whether the split is labelled. A source frame (GTA5, SYNTHIA) without a label
+    file is skipped and reported: partial downloads and odd frames are known, and sources only train. A
+    target frame (Cityscapes val) without one is an error, since every mIoU is computed on that split
+    and a silently smaller one changes every result. The target train split is unlabelled
+    (``require_labels=False``): its frames are listed with an empty label.
+
+    ``size_mismatch`` is GTA5's policy for its known label/image size mismatches; the other datasets
+    accept only ``"error"``.
     """
+    _check_size_policy(dataset, size_mismatch)
     if not samples:
-        raise LabelConversionError(f"no {dataset} images found for split '{split}'")
+        raise LabelConversionError(f"no {dataset} '{split}' frames given to convert")
     lut = synthia_to_train_id_lut() if dataset == "synthia" else cityscapes_to_train_id_lut()
     out_dir.mkdir(parents=True, exist_ok=True)
     report = ConversionReport(dataset, split, expected_total=GTA5_FRAME_COUNT if dataset == "gta5" else None)
     rows: list[dict] = []
+    unlabelled_targets: list[Sample] = []
     with ThreadPoolExecutor(max_workers=max(1, threads)) as pool:
-        results: Iterable = pool.map(lambda s: _convert_one(dataset, s, out_dir, lut, size_mismatch), samples)
-        for done, (sample, (row, reason)) in enumerate(zip(samples, results, strict=True), start=1):
-            if row is not None and require_labels and not row["label"]:
-                row, reason = None, "no label file"
-            if row is None:
-                report.skipped.append({"name": sample.name, "image": str(sample.image), "reason": reason})
-                log.warning("skipped %s: %s", sample.image, reason)
+        outcomes: Iterable[_Outcome] = pool.map(
+            lambda s: _convert_one(dataset, s, out_dir, lut, size_mismatch), samples
+        )
+        for done, (sample, outcome) in enumerate(zip(samples, outcomes, strict=True), start=1):
+            if outcome.resized is not None:
+                report.add_resized(outcome.resized)
+            if outcome.row is None:
+                report.skip(sample, outcome.skip_reason)
+            elif outcome.row["label"] or not require_labels:
+                rows.append(outcome.row)
+            elif dataset in SOURCE_DATASETS:
+                report.skip(sample, "no label file")
             else:
-                rows.append(row)
+                unlabelled_targets.append(sample)
             if progress is not None:
                 progress(done, len(samples))
-    report.converted = len(rows)
+    if unlabelled_targets:
+        missing = [f"{s.label} (image {s.image})" for s in unlabelled_targets]
+        raise LabelConversionError(
+            f"{len(missing)} of {len(samples)} {dataset} '{split}' frames have no label file, and every "
+            f"labelled target frame is scored: missing {_first_few(missing)}"
+        )
     if not rows:
-        raise LabelConversionError(f"every {dataset} '{split}' frame was skipped; see the report {list_path}")
+        reasons = [f"{item['image']}: {item['reason']}" for item in report.skipped]
+        raise LabelConversionError(
+            f"every one of the {len(samples)} {dataset} '{split}' frames was skipped (each is logged): "
+            + _first_few(reasons)
+        )
+    report.converted = len(rows)
     with atomic_path(list_path) as tmp:
         pd.DataFrame(rows, columns=["name", "image", "label"]).to_csv(tmp, index=False)
     return report
 
 
 def list_samples(dataset: Dataset, root: Path, split: str) -> list[Sample]:
+    """The frames of one dataset split (GTA5 and SYNTHIA have one split, ``all``)."""
     if dataset == "gta5":
         return list_gta5(root)
     if dataset == "synthia":

@@ -19,7 +19,7 @@ def run(
     file_list: str | Path,
     report_path: str | Path,
     *,
-    size_mismatch: str = "skip",
+    size_mismatch: str = "error",
     require_labels: bool = True,
     threads: int = 1,
 ) -> None:
