@@ -15,8 +15,11 @@ from pathlib import Path
 import h5py
 import numpy as np
 
+from pipeline_lib.intermediate_files import LazyHDF5, finished_store
+
 FORMAT = "udaflow-cpsl-hard-labels-v1"
 GROUP = "hard_labels"
+WHAT = "CPSL hard-label store"
 
 
 class HardLabelWriter:
@@ -32,7 +35,8 @@ class HardLabelWriter:
             raise ValueError(f"hard label of {name} has shape {labels.shape}, expected (H, W)")
         if "/" in name or name in self.group:
             raise ValueError(f"{self.path}: image name {name!r} contains '/' or appears twice in the target list")
-        self.group.create_dataset(name, data=labels.astype(np.uint8), chunks=True, compression="gzip")
+        # fletcher32: a chunk whose bytes changed on disk fails when it is read.
+        self.group.create_dataset(name, data=labels.astype(np.uint8), chunks=True, compression="gzip", fletcher32=True)
 
     def close(self) -> None:
         self.file.attrs["count"] = len(self.group)
@@ -50,22 +54,12 @@ class HardLabelStore:
 
     def __init__(self, path: str | os.PathLike[str]) -> None:
         self.path = Path(path)
-        self._file: h5py.File | None = None
-        with h5py.File(self.path, "r") as file:
-            if file.attrs.get("format") != FORMAT:
-                raise ValueError(f"{self.path}: not a CPSL hard-label store (format {file.attrs.get('format')!r})")
-            if "count" not in file.attrs:
-                raise ValueError(f"{self.path}: incomplete hard-label store (its job did not finish)")
-            self.threshold = float(file.attrs["threshold"])
-            self.names = frozenset(file[GROUP])
-
-    def __getstate__(self) -> dict:
-        return {**self.__dict__, "_file": None}
+        attrs, self.names = finished_store(self.path, WHAT, FORMAT, GROUP)
+        self.threshold = float(attrs["threshold"])
+        self._datasets = LazyHDF5(self.path, WHAT)
 
     def __getitem__(self, name: str) -> np.ndarray:
         """The (H, W) uint8 labels of image ``name`` (255 = ignore)."""
         if name not in self.names:
             raise KeyError(f"{self.path}: no pseudo-label for image {name!r}")
-        if self._file is None:
-            self._file = h5py.File(self.path, "r")
-        return self._file[GROUP][name][()]
+        return self._datasets.read(f"{GROUP}/{name}")

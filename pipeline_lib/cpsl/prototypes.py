@@ -11,11 +11,11 @@ initialise its learnable cosine prototypes and keeps an EMA copy (decay 0.999) f
 from __future__ import annotations
 
 import os
-from pathlib import Path
 
 import torch
 
 from pipeline_lib.atomic import atomic_path
+from pipeline_lib.engine.checkpoint import load_checkpoint
 
 FORMAT = "udaflow-cpsl-prototypes-v1"
 
@@ -94,7 +94,7 @@ def save_prototypes(path: str | os.PathLike[str], prototypes: torch.Tensor, coun
 
 def load_prototypes(path: str | os.PathLike[str]) -> torch.Tensor:
     """The [C, D] prototypes of a ``save_prototypes`` file."""
-    state = torch.load(Path(path), map_location="cpu", weights_only=True)
+    state = load_checkpoint(path)  # names the file when it is truncated or not a torch file
     if not isinstance(state, dict) or state.get("format") != FORMAT:
         raise ValueError(f"{path}: not a udaflow CPSL prototype file (expected format {FORMAT})")
     return state["prototypes"]

@@ -15,8 +15,11 @@ from pathlib import Path
 import h5py
 import numpy as np
 
+from pipeline_lib.intermediate_files import LazyHDF5, check_unit_range, finished_store
+
 FORMAT = "udaflow-cpsl-soft-labels-v1"
 GROUP = "soft_labels"
+WHAT = "CPSL soft-label store"
 
 
 class SoftLabelWriter:
@@ -43,6 +46,7 @@ class SoftLabelWriter:
             chunks=probabilities.shape,
             compression="gzip",
             compression_opts=4,
+            fletcher32=True,  # a chunk whose bytes changed on disk fails when it is read
         )
         data.attrs["height"], data.attrs["width"] = size_hw
 
@@ -62,25 +66,16 @@ class SoftLabelStore:
 
     def __init__(self, path: str | os.PathLike[str]) -> None:
         self.path = Path(path)
-        self._file: h5py.File | None = None
-        with h5py.File(self.path, "r") as file:
-            if file.attrs.get("format") != FORMAT:
-                raise ValueError(f"{self.path}: not a CPSL soft-label store (format {file.attrs.get('format')!r})")
-            if "count" not in file.attrs:
-                raise ValueError(f"{self.path}: incomplete soft-label store (its job did not finish)")
-            self.num_classes = int(file.attrs["num_classes"])
-            self.names = frozenset(file[GROUP])
-
-    def __getstate__(self) -> dict:
-        return {**self.__dict__, "_file": None}  # h5py handles do not cross process boundaries
+        attrs, self.names = finished_store(self.path, WHAT, FORMAT, GROUP)
+        self.num_classes = int(attrs["num_classes"])
+        self._datasets = LazyHDF5(self.path, WHAT)
 
     def __contains__(self, name: str) -> bool:
         return name in self.names
 
     def __getitem__(self, name: str) -> np.ndarray:
-        """The (C, h, w) float16 probabilities of image ``name``."""
+        """The (C, h, w) float16 probabilities of image ``name``, checked to lie in [0, 1]."""
         if name not in self.names:
             raise KeyError(f"{self.path}: no soft label for image {name!r}")
-        if self._file is None:
-            self._file = h5py.File(self.path, "r")
-        return self._file[GROUP][name][()]
+        key = f"{GROUP}/{name}"
+        return check_unit_range(self._datasets.read(key), self.path, WHAT, key)

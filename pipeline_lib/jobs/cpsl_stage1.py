@@ -8,7 +8,6 @@ import shutil
 from pathlib import Path
 from typing import Any
 
-import numpy as np
 import torch
 
 from pipeline_lib.atomic import atomic_path
@@ -20,6 +19,7 @@ from pipeline_lib.data.datasets import SegmentationDataset
 from pipeline_lib.data.transforms import AugmentationConfig, TrainAugmentation
 from pipeline_lib.engine.device import select_device, set_cpu_threads
 from pipeline_lib.engine.trainer import CHECKPOINT_NAME, LOG_NAME, EngineSettings
+from pipeline_lib.intermediate_files import load_probabilities
 from pipeline_lib.jobs.train_source import settings_fingerprint
 from pipeline_lib.methods.cpsl import stage1_config, train_stage1
 from pipeline_lib.models.serialization import load_model, save_model
@@ -77,7 +77,7 @@ def run(
     config = stage1_config(settings)
     model, spec = load_model(warmup_model)
     prototypes = load_prototypes(prototypes_path)
-    marginal = torch.from_numpy(np.load(class_distribution_path))
+    marginal = torch.from_numpy(load_probabilities(class_distribution_path, "class distribution"))
     seed = engine["seed"]
     source, target = datasets(
         source_list,

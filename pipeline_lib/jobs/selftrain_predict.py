@@ -11,7 +11,6 @@ import logging
 from pathlib import Path
 from typing import Any
 
-import numpy as np
 import torch
 from torch.utils.data import DataLoader, Dataset
 
@@ -29,6 +28,7 @@ from pipeline_lib.engine.performance import (
     prepare_model,
     to_device,
 )
+from pipeline_lib.intermediate_files import load_probabilities
 from pipeline_lib.models.serialization import load_model
 from pipeline_lib.progress import Progress
 from pipeline_lib.selftrain.prediction_store import PredictionWriter, upsample_stored
@@ -47,7 +47,8 @@ def shard_rows(file_list: str | Path, shard: int, shards: int):
 
 
 def load_prior(path: str | Path | None) -> torch.Tensor | None:
-    return None if path is None else torch.from_numpy(np.load(path))
+    """The (C, H, W) spatial prior, or None without one; in [0, 1], as the confidence histograms need."""
+    return None if path is None else torch.from_numpy(load_probabilities(path, "spatial prior"))
 
 
 class _TargetImages(Dataset):

@@ -18,9 +18,12 @@ import h5py
 import numpy as np
 import torch
 
+from pipeline_lib.intermediate_files import check_unit_range, finished_store, reading
 from pipeline_lib.losses import upsample_logits
 
 FORMAT = "udaflow-predictions-v1"
+GROUP = "predictions"
+WHAT = "prediction store"
 
 
 @dataclass(frozen=True)
@@ -40,12 +43,17 @@ class PredictionWriter:
         self.file = h5py.File(self.path, "w")
         self.file.attrs["format"] = FORMAT
         self.file.attrs["num_classes"] = num_classes
-        self.group = self.file.create_group("predictions")
+        self.group = self.file.create_group(GROUP)
         self.count = 0
 
     def add(self, name: str, image: str, label: str, size_hw: tuple[int, int], probabilities: np.ndarray) -> None:
+        """Store one image; fletcher32 makes a chunk whose bytes changed on disk fail when it is read."""
         data = self.group.create_dataset(
-            f"{self.count:06d}", data=probabilities.astype(np.float16), chunks=True, compression="lzf"
+            f"{self.count:06d}",
+            data=probabilities.astype(np.float16),
+            chunks=True,
+            compression="lzf",
+            fletcher32=True,
         )
         data.attrs.update(name=name, image=image, label=label, height=size_hw[0], width=size_hw[1])
         self.count += 1
@@ -62,31 +70,25 @@ class PredictionWriter:
 
 
 def read_predictions(path: str | os.PathLike[str]) -> Iterator[StoredPrediction]:
-    """The predictions of one shard file, in the order they were written."""
+    """The predictions of one shard file, in the order they were written, each checked to be probabilities."""
     path = Path(path)
-    with h5py.File(path, "r") as file:
-        if file.attrs.get("format") != FORMAT:
-            raise ValueError(f"{path}: not a udaflow prediction store (format {file.attrs.get('format')!r})")
-        if "count" not in file.attrs:
-            raise ValueError(f"{path}: incomplete prediction store (written by a job that did not finish)")
-        group = file["predictions"]
-        for key in sorted(group):
-            data = group[key]
+    _, keys = finished_store(path, WHAT, FORMAT, GROUP)
+    with reading(path, WHAT), h5py.File(path, "r") as file:
+        for key in sorted(keys):
+            data = file[GROUP][key]
             yield StoredPrediction(
                 name=str(data.attrs["name"]),
                 image=str(data.attrs["image"]),
                 label=str(data.attrs["label"]),
                 size_hw=(int(data.attrs["height"]), int(data.attrs["width"])),
-                probabilities=data[()],
+                probabilities=check_unit_range(data[()], path, WHAT, f"{GROUP}/{key}"),
             )
 
 
 def prediction_count(path: str | os.PathLike[str]) -> int:
     """How many images a finished shard file holds (for progress lines), without reading them."""
-    with h5py.File(path, "r") as file:
-        if "count" not in file.attrs:
-            raise ValueError(f"{path}: incomplete prediction store (written by a job that did not finish)")
-        return int(file.attrs["count"])
+    attrs, _ = finished_store(path, WHAT, FORMAT, GROUP)
+    return int(attrs["count"])
 
 
 def full_resolution(prediction: StoredPrediction, device: torch.device | str = "cpu") -> torch.Tensor:

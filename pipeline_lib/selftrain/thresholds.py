@@ -19,6 +19,8 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
+from pipeline_lib.intermediate_files import reading
+
 POLICIES: tuple[str, ...] = ("cb", "global")
 
 #: Threshold of a class that gets no pseudo-label (never predicted, or ⌊n_c·p⌋ = 0): r_c = P_c / 1
@@ -86,10 +88,11 @@ class ConfidenceHistogram:
 
     @classmethod
     def load(cls, path) -> ConfidenceHistogram:
-        with np.load(path) as data:
-            if "counts" not in data:
-                raise ValueError(f"{path}: not a confidence histogram (no 'counts' array)")
-            counts = data["counts"]
+        """The histogram ``save`` wrote; the ``.npz`` members carry CRC-32s, so changed bytes fail here too."""
+        with reading(path, "confidence histogram"), np.load(path) as data:
+            counts = data.get("counts")
+        if counts is None:
+            raise ValueError(f"{path}: not a confidence histogram (no 'counts' array)")
         histogram = cls(counts.shape[0], counts.shape[1])
         histogram._flat = torch.from_numpy(counts.astype(np.int64).reshape(-1))
         return histogram
