@@ -33,6 +33,9 @@ def job_log(path: str | Path | None) -> Iterator[None]:
             logging.getLogger("udaflow").info(
                 "job done in %.1f s, peak RSS %.0f MB", time.monotonic() - started, _peak_rss_mb()
             )
+        except SystemExit as stop:  # a deliberate exit (the trainer's stop on a signal) has logged its reason
+            logging.getLogger("udaflow").info("job exited with status %s", stop.code)
+            raise
         except BaseException:
             logging.getLogger("udaflow").exception("job failed")
             raise

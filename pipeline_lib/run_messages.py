@@ -13,6 +13,8 @@ from pathlib import Path
 
 #: Lines of a failed job's log shown after an error (a Python traceback ends with its message).
 TAIL_LINES = 6
+#: What a training job logs when a stop signal made it checkpoint and exit: such a job did not fail.
+STOPPED_BY_SIGNAL = "stopped by signal"
 # Snakemake 9 writes, per failed job: "Error in rule <name>:" and, when the rule has one,
 # "    log: <path> (check log file(s) for error details)".
 _FAILED_RULE = re.compile(r"^Error in rule (?P<rule>\S+):\n(?P<body>(?:[ \t]+.*\n?)*)", re.MULTILINE)
@@ -42,22 +44,37 @@ def _tail(path: Path, lines: int = TAIL_LINES) -> list[str]:
     return path.read_text(errors="replace").splitlines()[-lines:]
 
 
+def _stopped_by_signal(path: Path) -> bool:
+    return path.is_file() and STOPPED_BY_SIGNAL in path.read_text(errors="replace")
+
+
 def error_message(root: str | Path, log: str | Sequence[str] | None) -> str:
+    """Which jobs failed and how their logs end; a run whose every failed job was a training job stopped
+    by a signal (Ctrl-C, ``timeout``, pre-emption) is called interrupted, since nothing needs fixing."""
     root = Path(root)
-    lines = ["udaflow stopped on an error."]
+    lines = []
+    stopped_jobs = failed = 0
     for snakemake_log in _snakemake_logs(log):
         text = snakemake_log.read_text(errors="replace") if snakemake_log.is_file() else ""
         for rule, job_logs in failed_jobs(text):
+            failed += 1
             if not job_logs:
                 lines.append(f"  rule {rule} failed (no log file; its error is printed above)")
+            stopped = bool(job_logs) and all(_stopped_by_signal(root / job_log) for job_log in job_logs)
+            stopped_jobs += stopped
             for job_log in job_logs:
-                lines.append(f"  rule {rule} failed; its log {job_log} ends with:")
+                lines.append(f"  rule {rule} {'was stopped' if stopped else 'failed'}; its log {job_log} ends with:")
                 lines.extend(f"      {line}" for line in _tail(root / job_log))
         lines.append(f"  Snakemake's own log: {snakemake_log}")
-    lines.append(
-        "  Every job's log is under logs/. Fix the cause and run the same command again: finished jobs are kept "
-        "and training resumes from its last checkpoint (add --rerun-incomplete if Snakemake asks)."
-    )
+    if failed and stopped_jobs == failed:
+        lines.insert(0, "udaflow was interrupted: the running training jobs checkpointed and stopped.")
+        lines.append("  Run the same command again to resume (add --rerun-incomplete if Snakemake asks).")
+    else:
+        lines.insert(0, "udaflow stopped on an error.")
+        lines.append(
+            "  Every job's log is under logs/. Fix the cause and run the same command again: finished jobs are "
+            "kept and training resumes from its last checkpoint (add --rerun-incomplete if Snakemake asks)."
+        )
     return "\n".join(lines)
 
 

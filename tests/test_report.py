@@ -240,6 +240,18 @@ def test_error_message_names_failed_jobs_and_shows_their_log_tail(tmp_path):
     assert "rule b failed (no log file" in message and str(snakemake_log) in message
 
 
+def test_error_message_calls_a_run_whose_jobs_were_stopped_by_a_signal_interrupted(tmp_path):
+    (tmp_path / "logs").mkdir()
+    (tmp_path / "logs/a.log").write_text("WARNING stopped by signal 2 after iteration 223, checkpoint saved\n")
+    snakemake_log = tmp_path / "snakemake.log"
+    snakemake_log.write_text(SNAKEMAKE_LOG.replace("Error in rule b:", "Done with rule b:"))
+    message = error_message(tmp_path, [str(snakemake_log)])
+    assert message.startswith("udaflow was interrupted") and "rule a was stopped" in message
+
+    (tmp_path / "logs/a.log").write_text("ValueError: config key x is wrong\n")
+    assert error_message(tmp_path, [str(snakemake_log)]).startswith("udaflow stopped on an error.")
+
+
 def test_success_message_lists_what_exists(tmp_path):
     assert "scores" not in success_message(tmp_path, None)
     for name in ("source", "cbst/round1"):

@@ -12,7 +12,8 @@ from pipeline_lib.engine.schedule import poly_lr
 from pipeline_lib.engine.trainer import Trainer, TrainerConfig
 
 
-def make_run(state_dir, iterations=12, fingerprint="a", checkpoint_every=4, fail_at=None, sigterm_at=None):
+def make_run(state_dir, iterations=12, fingerprint="a", checkpoint_every=4, fail_at=None, signal_at=None,
+             signals=(signal.SIGTERM,)):
     torch.manual_seed(0)
     model = nn.Linear(3, 2)
     optimizer = torch.optim.SGD(
@@ -31,8 +32,9 @@ def make_run(state_dir, iterations=12, fingerprint="a", checkpoint_every=4, fail
     def step(iteration):
         if iteration == fail_at:
             raise KeyboardInterrupt  # a kill between checkpoints
-        if iteration == sigterm_at:
-            os.kill(os.getpid(), signal.SIGTERM)
+        if iteration == signal_at:
+            for signum in signals:
+                os.kill(os.getpid(), signum)
         data = torch.Generator().manual_seed(iteration)
         x = torch.randn(4, 3, generator=data)
         noise = torch.rand(4, 2) * 0.01  # uses the global RNG, which the checkpoint must restore
@@ -71,13 +73,23 @@ def test_resume_drops_a_row_torn_by_the_kill(tmp_path):
     assert not log.isna().any().any()
 
 
-def test_sigterm_checkpoints_and_exits(tmp_path):
-    trainer, _, step = make_run(tmp_path, sigterm_at=5)
+@pytest.mark.parametrize("signum", [signal.SIGTERM, signal.SIGINT])
+def test_signal_checkpoints_and_exits(tmp_path, signum):
+    trainer, _, step = make_run(tmp_path, signal_at=5, signals=(signum,))
     with pytest.raises(SystemExit) as stopped:
         trainer.run(step)
-    assert stopped.value.code == 128 + signal.SIGTERM
+    assert stopped.value.code == 128 + signum
+    assert signal.getsignal(signal.SIGINT) is signal.default_int_handler  # restored after the run
     resumed, _, _ = make_run(tmp_path)
     assert resumed.start_iteration == 6
+
+
+def test_second_ctrl_c_stops_at_once(tmp_path):
+    trainer, _, step = make_run(tmp_path, signal_at=5, signals=(signal.SIGINT, signal.SIGINT))
+    with pytest.raises(KeyboardInterrupt):
+        trainer.run(step)
+    resumed, _, _ = make_run(tmp_path)
+    assert resumed.start_iteration == 4  # no checkpoint at 6: the last periodic one
 
 
 def test_checkpoint_of_other_settings_is_not_resumed(tmp_path):

@@ -33,6 +33,7 @@ from pipeline_lib.engine.performance import ComputeSettings, configure_backends,
 from pipeline_lib.engine.performance import autocast as device_autocast
 from pipeline_lib.engine.schedule import apply_poly_lr
 from pipeline_lib.progress import format_duration
+from pipeline_lib.run_messages import STOPPED_BY_SIGNAL
 
 log = logging.getLogger(__name__)
 
@@ -137,6 +138,7 @@ class Trainer:
         self.fingerprint = fingerprint
         self.start_iteration = 0
         self._stop_requested = False
+        self._stop_signal: int = signal.SIGTERM  # the other ranks of a data-parallel run learn only that one stopped
         self.world = distributed.world()
         self.state_dir.mkdir(parents=True, exist_ok=True)
         self.compute = ComputeSettings(
@@ -223,18 +225,22 @@ class Trainer:
         (loss / self.config.accumulation_steps).backward()
 
     @contextlib.contextmanager
-    def _stop_on_sigterm(self) -> Iterator[None]:
-        """On SIGTERM (Slurm pre-emption, Ctrl-C of snakemake) finish the iteration, checkpoint, exit."""
+    def _stop_on_signal(self) -> Iterator[None]:
+        """On SIGTERM (Slurm pre-emption, ``timeout``) or SIGINT (Ctrl-C) finish the iteration, checkpoint
+        and exit with 128 + the signal; a second Ctrl-C stops at once, as an impatient user means it."""
 
         def request_stop(signum: int, _frame: Any) -> None:
+            if self._stop_requested and signum == signal.SIGINT:
+                raise KeyboardInterrupt
             log.warning("signal %d received: checkpointing after this iteration", signum)
-            self._stop_requested = True
+            self._stop_requested, self._stop_signal = True, signum
 
-        previous = signal.signal(signal.SIGTERM, request_stop)
+        previous = {signum: signal.signal(signum, request_stop) for signum in (signal.SIGTERM, signal.SIGINT)}
         try:
             yield
         finally:
-            signal.signal(signal.SIGTERM, previous)
+            for signum, handler in previous.items():
+                signal.signal(signum, handler)
 
     def run(
         self, step: Callable[[int], dict[str, float]], after_step: Callable[[int], None] | None = None
@@ -247,7 +253,7 @@ class Trainer:
             if self.world.is_main
             else _NoProgress()
         )
-        with self._stop_on_sigterm():
+        with self._stop_on_signal():
             for iteration in range(self.start_iteration, total):
                 lrs = {
                     name: apply_poly_lr(opt, self.base_lrs[name], iteration, total, self.config.poly_power)
@@ -272,7 +278,11 @@ class Trainer:
                     progress.check_finite(done)  # never checkpoint weights that a NaN loss has reached
                     self.save(done)
                 if self._stop_requested:
-                    sys.exit(128 + signal.SIGTERM)
+                    log.warning(
+                        "%s %d after iteration %d, checkpoint saved: run the same command to resume",
+                        STOPPED_BY_SIGNAL, self._stop_signal, done,
+                    )
+                    sys.exit(128 + self._stop_signal)
         progress.close()
 
     def _synchronise_ranks(self, logged: dict[str, float]) -> dict[str, float]:

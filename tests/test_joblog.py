@@ -1,0 +1,21 @@
+"""Job logs: a failure leaves its traceback in the log; a deliberate exit only its status."""
+
+import pytest
+
+from pipeline_lib.joblog import job_log
+
+
+def test_exception_is_logged_with_its_traceback(tmp_path):
+    log = tmp_path / "job.log"
+    with pytest.raises(ValueError), job_log(log):
+        raise ValueError("config key x is wrong")
+    text = log.read_text()
+    assert "job failed" in text and "Traceback" in text and "ValueError: config key x is wrong" in text
+
+
+def test_deliberate_exit_is_logged_without_a_traceback(tmp_path):
+    log = tmp_path / "job.log"
+    with pytest.raises(SystemExit), job_log(log):
+        raise SystemExit(130)
+    text = log.read_text()
+    assert "job exited with status 130" in text and "Traceback" not in text
