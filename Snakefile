@@ -2,9 +2,10 @@
 
 from pathlib import Path
 
+from snakemake.exceptions import WorkflowError
 from snakemake.utils import min_version, validate
 
-from pipeline_lib.run_messages import error_message, success_message
+from pipeline_lib.run_messages import config_error, error_message, success_message
 
 min_version("9.0")
 
@@ -12,7 +13,10 @@ min_version("9.0")
 configfile: "config.yaml"
 
 
-validate(config, "workflow/schemas/config.schema.yaml")
+try:
+    validate(config, "workflow/schemas/config.schema.yaml")
+except WorkflowError as err:
+    raise WorkflowError(config_error(err)) from None
 
 
 report: "workflow/report/workflow.rst"

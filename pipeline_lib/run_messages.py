@@ -95,3 +95,16 @@ def success_message(root: str | Path, log: str | Sequence[str] | None) -> str:
     lines.append("  logs: logs/ (one per job), benchmarks/ (time and memory per job)")
     lines.extend(f"  Snakemake's own log: {path}" for path in _snakemake_logs(log))
     return "\n".join(lines)
+
+
+def config_error(error: BaseException) -> str:
+    """One line per problem for a failed config validation: the key's dotted path and what is wrong.
+
+    Snakemake's own message embeds the whole JSON sub-schema (dozens of lines) between the two
+    facts a user needs; it raises while handling the ``jsonschema`` error, which is its context.
+    """
+    cause = error.__context__
+    if not hasattr(cause, "absolute_path"):
+        return str(error)
+    key = ".".join(str(part) for part in cause.absolute_path) or "(top level)"
+    return f"config key {key}: {cause.message} (checked against workflow/schemas/config.schema.yaml)"
