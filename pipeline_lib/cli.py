@@ -69,6 +69,11 @@ def _import_dasac(args: argparse.Namespace) -> None:
 
 
 def _evaluate(args: argparse.Namespace) -> None:
+    if not Path(args.file_list).is_file():
+        raise SystemExit(
+            f"udaflow evaluate: file list {args.file_list} does not exist; the workflow makes the Cityscapes "
+            f"val list with `snakemake --cores 4 {VAL_LIST}` (or pass --file-list)"
+        )
     config = yaml.safe_load(Path(args.config).read_text())
     evaluation = dict(config["evaluation"])
     if args.input_size:

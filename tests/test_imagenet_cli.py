@@ -1,4 +1,4 @@
-"""``udaflow check-imagenet``: a torchvision-layout file loaded as training loads it, keys reported."""
+"""The udaflow CLI: `check-imagenet` loads a torchvision file as training does; `evaluate` names what it lacks."""
 
 import pytest
 from test_models import materialize, save, torchvision_resnet_shapes
@@ -24,3 +24,9 @@ def test_check_imagenet_fails_naming_the_missing_key(tmp_path):
     del state["layer2.0.conv1.weight"]
     with pytest.raises(ValueError, match=r"1 missing: layer2\.0\.conv1\.weight"):
         main(["check-imagenet", str(save(state, tmp_path / "partial.pth")), "--arch", "deeplabv2_resnet_tiny"])
+
+
+def test_evaluate_without_the_val_list_says_how_to_make_it(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    with pytest.raises(SystemExit, match=r"snakemake --cores 4 data/converted/cityscapes/val\.csv"):
+        main(["evaluate", str(tmp_path / "model.pt"), "--config", str(tmp_path / "config.yaml")])
