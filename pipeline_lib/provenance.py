@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import platform
 import subprocess
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from importlib import metadata
 from pathlib import Path
 from typing import Any
@@ -42,7 +42,7 @@ def package_versions() -> dict[str, str | None]:
 
 def provenance(config: dict[str, Any], workflow_dir: str | Path = ".", **extra: Any) -> dict[str, Any]:
     return {
-        "created": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+        "created": datetime.now(UTC).isoformat(timespec="seconds"),
         "git": git_revision(workflow_dir),
         "versions": package_versions(),
         "host": platform.node(),
