@@ -103,3 +103,16 @@ def test_sisc_averages_patches_with_the_full_image():
     expected = ((1 - p) + (covered - 1) * p) / covered
     assert torch.allclose(mixed[0], expected, atol=1e-5)
     assert all(0 <= top <= 2 and 0 <= left <= 6 for top, left in windows)
+
+
+def test_more_shards_than_target_images_names_the_config_key(tmp_path):
+    from pipeline_lib.jobs.selftrain_predict import shard_rows
+
+    images = [str(tmp_path / f"{name}.png") for name in "ab"]
+    for image in images:
+        write_rgb(image, np.zeros((4, 4, 3), np.uint8))
+    file_list = tmp_path / "train.csv"
+    pd.DataFrame({"name": ["a", "b"], "image": images, "label": ["", ""]}).to_csv(file_list, index=False)
+    assert list(shard_rows(file_list, 1, 2)["name"]) == ["b"]
+    with pytest.raises(ValueError, match=r"self_training\.shards: 3 shards for the 2 images"):
+        shard_rows(file_list, 0, 3)

@@ -43,7 +43,13 @@ def shard_rows(file_list: str | Path, shard: int, shards: int):
     """Rows ``shard``, ``shard + shards``, ... of the target list (every shard sees the same list)."""
     if not 0 <= shard < shards:
         raise ValueError(f"shard {shard} outside 0..{shards - 1} (config key self_training.shards)")
-    return read_file_list(file_list).iloc[shard::shards]
+    rows = read_file_list(file_list)
+    if shards > len(rows):
+        raise ValueError(
+            f"config key self_training.shards: {shards} shards for the {len(rows)} images of {file_list}; "
+            "every shard needs at least one image"
+        )
+    return rows.iloc[shard::shards]
 
 
 def load_prior(path: str | Path | None) -> torch.Tensor | None:
