@@ -7,7 +7,6 @@ import multiprocessing as mp
 import os
 import platform
 import resource
-import subprocess
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -95,13 +94,10 @@ def cpu_model() -> str:
 
 
 def git_state() -> dict[str, Any]:
-    def git(*args: str) -> str:
-        return subprocess.run(["git", *args], cwd=REPO, capture_output=True, text=True, check=True).stdout.strip()
+    """The measured code's revision; earlier cases' result files in ``bench/results`` do not make it dirty."""
+    from pipeline_lib.provenance import git_revision
 
-    try:
-        return {"commit": git("rev-parse", "HEAD"), "dirty": bool(git("status", "--porcelain", "--untracked-files=no"))}
-    except (OSError, subprocess.CalledProcessError):
-        return {"commit": None, "dirty": None}
+    return git_revision(REPO, ignore=(str(RESULTS.relative_to(REPO)),))
 
 
 def versions() -> dict[str, str | None]:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import platform
 import subprocess
+from collections.abc import Sequence
 from datetime import UTC, datetime
 from importlib import metadata
 from pathlib import Path
@@ -12,14 +13,18 @@ from typing import Any
 _PACKAGES = ("udaflow", "torch", "numpy", "snakemake", "pillow", "opencv-python-headless", "h5py", "pandas")
 
 
-def git_revision(directory: str | Path = ".") -> dict[str, Any]:
-    """Commit hash and whether the working tree had uncommitted changes; ``None`` outside a git checkout."""
+def git_revision(directory: str | Path = ".", ignore: Sequence[str] = ()) -> dict[str, Any]:
+    """Commit hash and whether the working tree had uncommitted changes; ``None`` outside a git checkout.
+
+    ``ignore`` names paths (relative to the checkout) whose changes do not count: the benchmark's own
+    result files, which one case writes before the next one records its revision.
+    """
     try:
         commit = subprocess.run(
             ["git", "rev-parse", "HEAD"], cwd=directory, capture_output=True, text=True, check=True
         ).stdout.strip()
         dirty = subprocess.run(
-            ["git", "status", "--porcelain", "--untracked-files=no"],
+            ["git", "status", "--porcelain", "--untracked-files=no", "--", ".", *(f":(exclude){p}" for p in ignore)],
             cwd=directory,
             capture_output=True,
             text=True,
