@@ -175,5 +175,13 @@ def main(argv: Sequence[str] | None = None) -> None:
     args.handler(args)
 
 
+def console() -> None:
+    """The ``udaflow`` command: a bad file or argument (the errors name it) is one line, not a traceback."""
+    try:
+        main()
+    except (FileNotFoundError, ValueError, TypeError) as err:
+        raise SystemExit(f"udaflow: {err}") from err
+
+
 if __name__ == "__main__":
-    main()
+    console()

@@ -1,5 +1,8 @@
 """The udaflow CLI: `check-imagenet` loads a torchvision file as training does; `evaluate` names what it lacks."""
 
+import subprocess
+import sys
+
 import pytest
 from test_models import materialize, save, torchvision_resnet_shapes
 
@@ -30,3 +33,14 @@ def test_evaluate_without_the_val_list_says_how_to_make_it(tmp_path, monkeypatch
     monkeypatch.chdir(tmp_path)
     with pytest.raises(SystemExit, match=r"snakemake --cores 4 data/converted/cityscapes/val\.csv"):
         main(["evaluate", str(tmp_path / "model.pt"), "--config", str(tmp_path / "config.yaml")])
+
+
+def test_command_reports_a_bad_file_in_one_line(tmp_path):
+    result = subprocess.run(
+        [sys.executable, "-m", "pipeline_lib.cli", "check-imagenet", str(tmp_path / "absent.pth"), "--arch",
+         "deeplabv2_resnet_tiny"],
+        capture_output=True, text=True, timeout=120,
+    )
+    assert result.returncode == 1
+    assert result.stderr.strip().endswith(f"udaflow: ImageNet weights not found: {tmp_path / 'absent.pth'}")
+    assert "Traceback" not in result.stderr
