@@ -10,11 +10,18 @@ from conftest import run_snakemake, tiny_config
 pytestmark = pytest.mark.workflow
 
 
-def test_dasac_chain_end_to_end(workdir):
+@pytest.mark.parametrize("accumulation", [1, 2])
+def test_dasac_chain_end_to_end(workdir, accumulation):
+    """With accumulation the same 2 source images per step arrive as 2 micro-batches of 1."""
     config = tiny_config()
     dasac = config["dasac"]
-    dasac["baseline"].update(iterations=4, batch_size=2, target_batch_size=2)
-    dasac["sac"].update(iterations=4, batch_size=2, target_groups=1, teacher_update_every=2)
+    dasac["baseline"].update(
+        iterations=4, batch_size=2 // accumulation, target_batch_size=2 // accumulation, accumulation_steps=accumulation
+    )
+    dasac["sac"].update(
+        iterations=4, batch_size=2 // accumulation, target_groups=1, accumulation_steps=accumulation,
+        teacher_update_every=2,
+    )
     dasac["sac"]["views"].update(size=[32, 64], group_size=2)
     result = run_snakemake(workdir, "results/dasac/miou.json", "results/dasac_baseline/miou.json", config=config)
     assert result.returncode == 0, result.stdout[-3000:]
@@ -35,6 +42,7 @@ def test_dasac_chain_end_to_end(workdir):
     assert rows[-1]["iteration"] == "4"
     assert {"lr_segmentation", "loss_source", "loss_target", "pseudo_labelled", "teacher_updated"} <= set(rows[-1])
     # Two source images per step over 6 frames: 3-step epochs, so steps 0, 1, 2, 3 are within-epoch steps
-    # 0, 1, 2, 0 and the teacher updates at 3 of the 4 (the first update initialises it).
+    # 0, 1, 2, 0 and the teacher updates once at 3 of the 4 (the first update initialises it); with
+    # accumulation, only at a step's first micro-batch (twice would log 1.5).
     assert float(rows[-1]["teacher_updated"]) == pytest.approx(0.75)
     assert (workdir / "logs/train_dasac.log").read_text().count("[4/4]") == 1

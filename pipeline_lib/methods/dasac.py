@@ -21,6 +21,7 @@ labels and is left out.
 from __future__ import annotations
 
 import contextlib
+import itertools
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -73,6 +74,7 @@ class BaselineConfig:
     batch_size: int
     target_batch_size: int
     lr: float
+    accumulation_steps: int = 1
     momentum: float = 0.9
     weight_decay: float = 5e-4
     poly_power: float = 0.0
@@ -93,6 +95,7 @@ class SACConfig:
     target_groups: int
     lr: float
     lambda_target: float
+    accumulation_steps: int = 1
     momentum: float = 0.9
     weight_decay: float = 5e-4
     poly_power: float = 0.0
@@ -207,7 +210,7 @@ def train_baseline(
         modules={"model": model},
         optimizers={"segmentation": _sgd(model, config.lr, config.momentum, config.weight_decay)},
         base_lrs={"segmentation": config.lr},
-        config=engine.trainer_config(config.iterations, config.poly_power),
+        config=engine.trainer_config(config.iterations, config.poly_power, config.accumulation_steps),
         state_dir=state_dir,
         device=device,
         fingerprint=fingerprint,
@@ -249,20 +252,27 @@ def train_sac(
 
     ``target`` is an ``ImportanceSampledViews``. Teacher and class prior are checkpointed with the
     student, so a resumed run continues with the same teacher. Returns student, teacher and prior.
+
+    With ``accumulation_steps`` A, each SGD step sees A micro-batches (``batch_size`` source images and
+    ``target_groups`` groups each): the teacher updates at most once per step (at its first
+    micro-batch), and the class prior, an EMA updated per micro-batch, uses momentum m^(1/A), so that it
+    forgets at the reference's rate per step of the whole batch.
     """
+    accumulation = config.accumulation_steps
     model.to(device)
     teacher = MomentumTeacher(model, config.teacher_momentum).to(device)
-    prior = ClassPrior(num_classes, config.prior_momentum).to(device)
+    prior = ClassPrior(num_classes, config.prior_momentum ** (1 / accumulation)).to(device)
     trainer = Trainer(
         modules={"model": model, "teacher": teacher, "class_prior": prior},
         optimizers={"segmentation": _sgd(model, config.lr, config.momentum, config.weight_decay)},
         base_lrs={"segmentation": config.lr},
-        config=engine.trainer_config(config.iterations, config.poly_power),
+        config=engine.trainer_config(config.iterations, config.poly_power, accumulation),
         state_dir=state_dir,
         device=device,
         fingerprint=fingerprint,
     )
-    epoch_length = iterations_per_epoch(len(source), config.batch_size)
+    epoch_length = iterations_per_epoch(len(source), config.batch_size * accumulation)
+    micro_steps = itertools.count()  # a resumed run restarts at a step boundary, so micro-step 0 of a step
     source_batches = trainer.batches(source, config.batch_size, engine.seed, engine.num_workers)
     target_batches = trainer.batches(target, config.target_groups, engine.seed + 1, engine.num_workers)
     model.train()
@@ -275,7 +285,9 @@ def train_sac(
             key: target_batch[key].to(device, non_blocking=True)
             for key in ("student", "teacher", "padding", "affine", "affine_inv")
         }
-        return sac_step(
+        first_micro_batch = next(micro_steps) % accumulation == 0
+        update_teacher = teacher_updates_at(iteration, config.teacher_update_every, epoch_length)
+        logs = sac_step(
             model,
             teacher,
             prior,
@@ -284,9 +296,11 @@ def train_sac(
             tensors,
             config,
             trainer.backward,
-            teacher_updates_at(iteration, config.teacher_update_every, epoch_length),
+            first_micro_batch and update_teacher,
             trainer.autocast,
         )
+        # The trainer logs the mean over a step's micro-batches: scaled, this is the step's update count.
+        return {**logs, "teacher_updated": logs["teacher_updated"] * accumulation}
 
     trainer.run(step)
     return model, teacher, prior
