@@ -44,10 +44,6 @@ def _tail(path: Path, lines: int = TAIL_LINES) -> list[str]:
     return path.read_text(errors="replace").splitlines()[-lines:]
 
 
-def _stopped_by_signal(path: Path) -> bool:
-    return path.is_file() and STOPPED_BY_SIGNAL in path.read_text(errors="replace")
-
-
 def error_message(root: str | Path, log: str | Sequence[str] | None) -> str:
     """Which jobs failed and how their logs end; a run whose every failed job was a training job stopped
     by a signal (Ctrl-C, ``timeout``, pre-emption) is called interrupted, since nothing needs fixing."""
@@ -60,11 +56,13 @@ def error_message(root: str | Path, log: str | Sequence[str] | None) -> str:
             failed += 1
             if not job_logs:
                 lines.append(f"  rule {rule} failed (no log file; its error is printed above)")
-            stopped = bool(job_logs) and all(_stopped_by_signal(root / job_log) for job_log in job_logs)
+            # Job logs are appended across resumed runs: only the tail tells how the last run ended.
+            tails = {job_log: _tail(root / job_log) for job_log in job_logs}
+            stopped = bool(tails) and all(any(STOPPED_BY_SIGNAL in line for line in tail) for tail in tails.values())
             stopped_jobs += stopped
-            for job_log in job_logs:
+            for job_log, tail in tails.items():
                 lines.append(f"  rule {rule} {'was stopped' if stopped else 'failed'}; its log {job_log} ends with:")
-                lines.extend(f"      {line}" for line in _tail(root / job_log))
+                lines.extend(f"      {line}" for line in tail)
         lines.append(f"  Snakemake's own log: {snakemake_log}")
     if failed and stopped_jobs == failed:
         lines.insert(0, "udaflow was interrupted: the running training jobs checkpointed and stopped.")

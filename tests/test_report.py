@@ -251,6 +251,12 @@ def test_error_message_calls_a_run_whose_jobs_were_stopped_by_a_signal_interrupt
     (tmp_path / "logs/a.log").write_text("ValueError: config key x is wrong\n")
     assert error_message(tmp_path, [str(snakemake_log)]).startswith("udaflow stopped on an error.")
 
+    # A job stopped once, resumed, then failed: its appended log still holds the old stop further up.
+    (tmp_path / "logs/a.log").write_text(
+        "WARNING stopped by signal 2 after iteration 223, checkpoint saved\n" + "line\n" * 10 + "ValueError: bad\n"
+    )
+    assert error_message(tmp_path, [str(snakemake_log)]).startswith("udaflow stopped on an error.")
+
 
 def test_success_message_lists_what_exists(tmp_path):
     assert "scores" not in success_message(tmp_path, None)
