@@ -179,7 +179,7 @@ def console() -> None:
     """The ``udaflow`` command: a bad file or argument (the errors name it) is one line, not a traceback."""
     try:
         main()
-    except (FileNotFoundError, ValueError, TypeError) as err:
+    except (FileNotFoundError, ValueError) as err:  # the errors that name a bad file or value
         raise SystemExit(f"udaflow: {err}") from err
 
 
