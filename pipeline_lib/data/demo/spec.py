@@ -1,0 +1,34 @@
+"""How much demo data to generate: the generator's one input besides the output folder.
+
+A frozen dataclass whose fields are the ``demo`` keys of config.yaml, so the Snakemake config maps onto it
+one-to-one and a bad count or size fails before any file is written.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True)
+class DemoSpec:
+    """How much to generate. Sizes are (width, height), the real resolutions scaled down."""
+
+    seed: int = 0
+    gta5_count: int = 48
+    synthia_count: int = 48
+    cityscapes_train_count: int = 32
+    cityscapes_val_count: int = 16
+    gta5_size: tuple[int, int] = (240, 132)  # 1914×1052 / 8
+    synthia_size: tuple[int, int] = (256, 152)  # 1280×760 / 5
+    cityscapes_size: tuple[int, int] = (256, 128)  # 2048×1024 / 8
+
+    def __post_init__(self) -> None:
+        """Accept sizes given as lists (YAML config) and reject values that cannot make an image set."""
+        for name in ("gta5_size", "synthia_size", "cityscapes_size"):
+            width, height = (int(v) for v in getattr(self, name))
+            if width < 16 or height < 16:
+                raise ValueError(f"DemoSpec.{name} must be at least 16×16 pixels, got {width}×{height}")
+            object.__setattr__(self, name, (width, height))
+        for name in ("gta5_count", "synthia_count", "cityscapes_train_count", "cityscapes_val_count"):
+            if getattr(self, name) < 0:
+                raise ValueError(f"DemoSpec.{name} must not be negative, got {getattr(self, name)}")
