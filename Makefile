@@ -5,11 +5,16 @@ CORES ?= 4
 
 .PHONY: install demo test lint lock
 
-# torch first: on a machine without it, an unpinned requirement would pull the newest CUDA build
-# (GBs). Where torch is already installed (e.g. your CUDA build), it is kept.
+# Exactly requirements.lock, then udaflow itself without resolving anything more (--no-deps; its
+# build uses the lock's setuptools). Where torch is already installed (e.g. your CUDA build), it is
+# kept: the lock is installed without its torch line.
 install:
-	$(PYTHON) -c "import torch" 2>/dev/null || $(PYTHON) -m pip install torch==2.13.0
-	$(PYTHON) -m pip install -e ".[test]"
+	if $(PYTHON) -c "import torch" 2>/dev/null; then \
+		grep -v '^torch==' requirements.lock | $(PYTHON) -m pip install -r /dev/stdin; \
+	else \
+		$(PYTHON) -m pip install -r requirements.lock; \
+	fi
+	$(PYTHON) -m pip install --no-deps --no-build-isolation -e .
 
 demo: install
 	snakemake --profile workflow/profiles/default --cores $(CORES) results/source/miou.json
