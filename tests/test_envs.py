@@ -103,7 +103,7 @@ def test_env_is_what_make_lock_writes(env):
     extra, purpose = lockfile.ENVS[env]
     packages = lockfile.runtime_closure(LOCK, lockfile.env_roots(PYPROJECT, extra))
     assert (REPO / "envs" / env).read_text() == lockfile.conda_env(LOCK, packages, purpose, extra), (
-        f"envs/{env} was edited by hand: change pyproject.toml and run `make lock`"
+        f"envs/{env} is not what `make lock` writes from requirements.lock: run it (never edit the env file)"
     )
 
 
