@@ -5,6 +5,7 @@ from pathlib import Path
 from snakemake.exceptions import WorkflowError
 from snakemake.utils import min_version, validate
 
+from pipeline_lib.engine import cpu_code_path
 from pipeline_lib.run_messages import config_error, error_message, success_message
 
 min_version("9.0")
@@ -17,6 +18,9 @@ try:
     validate(config, "workflow/schemas/config.schema.yaml")
 except WorkflowError as err:
     raise WorkflowError(config_error(err)) from None
+
+# Every job started from here inherits the CPU code path (the libraries read it when they load).
+cpu_code_path.apply(config["compute"]["cpu_code_path"])
 
 
 report: "workflow/report/workflow.rst"
@@ -36,7 +40,8 @@ include: "rules/report.smk"
 
 onstart:
     print(
-        f"udaflow: source {config['source']} -> cityscapes, model {config['model']['arch']}"
+        f"udaflow: source {config['source']} -> cityscapes, model {config['model']['arch']}, "
+        f"CPU code path {config['compute']['cpu_code_path']}"
     )
 
 

@@ -23,6 +23,7 @@ from pathlib import Path
 import yaml
 
 from pipeline_lib.cpsl.prototypes import save_prototypes
+from pipeline_lib.engine import cpu_code_path
 from pipeline_lib.jobs import evaluate
 from pipeline_lib.models import ARCHITECTURES, build_model
 from pipeline_lib.models.adaptsegnet_import import RELEASED_ASPP_BRANCHES, import_adaptsegnet
@@ -75,6 +76,10 @@ def _evaluate(args: argparse.Namespace) -> None:
             f"val list with `snakemake --cores 4 {VAL_LIST}` (or pass --file-list)"
         )
     config = yaml.safe_load(Path(args.config).read_text())
+    # torch reads its kernel level at the first computation, which has not happened yet; numpy and
+    # OpenCV chose theirs at import, but scoring uses them only for integer counting and PNG I/O.
+    cpu_code_path.apply(config["compute"].get("cpu_code_path", "portable"))
+    cpu_code_path.configure_torch()
     evaluation = dict(config["evaluation"])
     if args.input_size:
         evaluation["input_size"] = list(args.input_size)

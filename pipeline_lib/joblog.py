@@ -9,13 +9,17 @@ import time
 from collections.abc import Iterator
 from pathlib import Path
 
+from pipeline_lib.engine import cpu_code_path
+
 
 @contextlib.contextmanager
 def job_log(path: str | Path | None) -> Iterator[None]:
     """Send stdout, stderr and ``logging`` to ``path`` (appending, so a resumed job keeps its history).
 
     An exception is written to the log before it propagates, so the log alone explains a failure.
+    Torch is first put on the CPU code path the Snakefile chose (``cpu_code_path.configure_torch``).
     """
+    cpu_code_path.configure_torch()
     if path is None:
         logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
         yield
@@ -29,6 +33,7 @@ def job_log(path: str | Path | None) -> Iterator[None]:
         root.setLevel(logging.INFO)
         started = time.monotonic()
         try:
+            logging.getLogger("udaflow").info("CPU code path: %s", cpu_code_path.describe())
             yield
             logging.getLogger("udaflow").info(
                 "job done in %.1f s, peak RSS %.0f MB", time.monotonic() - started, _peak_rss_mb()

@@ -10,6 +10,8 @@ from importlib import metadata
 from pathlib import Path
 from typing import Any
 
+from pipeline_lib.engine import cpu_code_path
+
 _PACKAGES = ("udaflow", "torch", "numpy", "snakemake", "pillow", "opencv-python-headless", "h5py", "pandas")
 
 
@@ -51,6 +53,7 @@ def provenance(config: dict[str, Any], workflow_dir: str | Path = ".", **extra: 
         "git": git_revision(workflow_dir),
         "versions": package_versions(),
         "host": platform.node(),
+        "cpu_code_path": cpu_code_path.describe(),
         **extra,
         "config": config,
     }
