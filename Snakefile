@@ -56,6 +56,6 @@ onerror:
 rule all:
     default_target: True
     input:
-        DEFAULT_TARGETS,
+        lambda wildcards: seed_paths.for_seeds(DEFAULT_TARGETS, SEEDS),
         "results/summary.csv",
         REPORT_TARGETS,

@@ -32,7 +32,7 @@ CORES = 2
 def quick_config(config: dict) -> dict:
     config = copy.deepcopy(config)
     config["demo"].update(gta5_count=6, synthia_count=6, cityscapes_train_count=4, cityscapes_val_count=3)
-    config["training"].update(checkpoint_every=5, log_every=5)
+    config["training"].update(seeds=[0], checkpoint_every=5, log_every=5)
     config["training"]["source"].update(iterations=10, batch_size=2)
     config["self_training"]["training"].update(iterations=5, batch_size=2)
     return config

@@ -12,12 +12,12 @@ rule train_adaptseg:
         source=source_split(),
         target="data/converted/cityscapes/train.csv",
     output:
-        model="work/adaptseg_{variant}/model.pt",
-        train_log="results/adaptseg_{variant}/train_log.csv",
+        model="work/{seed_dir}adaptseg_{variant}/model.pt",
+        train_log="results/{seed_dir}adaptseg_{variant}/train_log.csv",
     log:
-        "logs/train_adaptseg/{variant}.log",
+        "logs/{seed_dir}train_adaptseg/{variant}.log",
     benchmark:
-        "benchmarks/train_adaptseg/{variant}.tsv"
+        "benchmarks/{seed_dir}train_adaptseg/{variant}.tsv"
     wildcard_constraints:
         variant="|".join(ADAPTSEG_VARIANTS),
     conda:
@@ -28,17 +28,14 @@ rule train_adaptseg:
         runtime=48 * 60,
         gpu=TRAINING_GPUS,
     params:
-        state_dir=lambda wildcards: f"work/adaptseg_{wildcards.variant}/state",
+        state_dir=lambda wildcards: f"work/{wildcards.seed_dir}adaptseg_{wildcards.variant}/state",
         model=config["model"],
         # The shared keys merged with this variant's preset, so editing one preset reruns only it.
         settings=lambda wildcards: {
             k: v for k, v in config["adaptseg"].items() if k != "variants"
         }
         | config["adaptseg"]["variants"][wildcards.variant],
-        engine={
-            key: config["training"][key]
-            for key in ("seed", "checkpoint_every", "log_every")
-        },
+        engine=training_engine,
         compute=config["compute"],
     script:
         "../workflow/scripts/train_adaptseg.py"

@@ -4,6 +4,8 @@ from pathlib import Path
 
 from snakemake.exceptions import WorkflowError
 
+from pipeline_lib import seeds as seed_paths
+
 DEMO_ROOT = config["demo"]["root"]
 CONDA_ENV = "../envs/udaflow.yaml"
 # The `gpu` resource of GPU rules (Slurm --gpus); CPU rules ask for none. Profiles may override per rule.
@@ -13,12 +15,29 @@ PREDICTION_GPUS = config["compute"]["gpus_per_job"]["prediction"]
 SINGLE_PROCESS_TRAINING_GPUS = min(TRAINING_GPUS, 1)
 # CONDA_ENV plus cityscapesScripts (pyproject extra `official`), for rule official_evaluation.
 CONDA_ENV_OFFICIAL = "../envs/official.yaml"
+# Every method runs once per seed; seed k's files sit under work/seed<k>/, results/seed<k>/ (seed 0: no folder).
+SEEDS = config["training"]["seeds"]
 
 
 wildcard_constraints:
     dataset="gta5|synthia|cityscapes",
     split="all|train|val",
     run=r"[a-z_]+(/(round|stage)\d+)?",
+    seed_dir=seed_paths.SEED_DIR_PATTERN,
+
+
+def seed_of(wildcards):
+    """The training seed of a job, from its ``seed_dir`` wildcard ("" = 0, "seed3/" = 3)."""
+    return seed_paths.seed_of(wildcards.seed_dir)
+
+
+def training_engine(wildcards):
+    """The run-wide ``training`` keys every trainer takes, with the job's seed."""
+    return {
+        "seed": seed_of(wildcards),
+        "checkpoint_every": config["training"]["checkpoint_every"],
+        "log_every": config["training"]["log_every"],
+    }
 
 
 def demo_generates(dataset):
@@ -78,7 +97,8 @@ def source_split():
     return f"data/converted/{config['source']}/all.csv"
 
 
-# Result files of `snakemake` without a target; each method's rules file appends its own.
+# Seed 0's result files of `snakemake` without a target (rule all asks for them once per seed);
+# each method's rules file appends its own.
 DEFAULT_TARGETS = ["results/source/miou.json"]
 # Staged method -> the scored run (results/<run>/) its stage 1 starts from: stage 0 of the report's plot.
 REPORT_STARTS = {}
@@ -91,7 +111,7 @@ def cpsl_warmup_model():
         return cpsl["warmup_checkpoint"]
     name = cpsl["warmup_model"]
     if name == "source":
-        return "work/source/model.pt"
+        return "work/{seed_dir}source/model.pt"
     variant = name.removeprefix("adaptseg_")
     variants = config["adaptseg"]["variants"]
     if variant not in variants:
@@ -104,4 +124,4 @@ def cpsl_warmup_model():
             f"config key cpsl.warmup_model: '{name}' is multi-level; CPSL's network has one head, "
             "so name a single-level variant (e.g. adaptseg_lsgan) or source"
         )
-    return f"work/adaptseg_{variant}/model.pt"
+    return f"work/{{seed_dir}}adaptseg_{variant}/model.pt"

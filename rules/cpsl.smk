@@ -1,17 +1,14 @@
 """CPSL (Li et al., CVPR 2022, on ProDA): the reference's eight hand-run commands as one chain.
 
 work/cpsl/warmup/ holds the warm-up model and what is computed from it (soft labels, prototypes,
-class distribution); stage 1 trains work/cpsl/stage1/model.pt; stages 2 and 3 each make the previous
+class distribution; seed k's under work/seed<k>/cpsl/); stage 1 trains work/cpsl/stage1/model.pt; stages 2 and 3 each make the previous
 stage's flip-averaged hard labels and distil them into work/cpsl/stage<s>/model.pt. Rule evaluate
 scores every stage (results/cpsl/stage<s>/miou.json). Spec: shared/spec/cpsl_proda.md.
 """
 
 CPSL = config["cpsl"]
-CPSL_WARMUP = "work/cpsl/warmup"
+CPSL_WARMUP = "work/{seed_dir}cpsl/warmup"
 CPSL_TARGET_LIST = "data/converted/cityscapes/train.csv"
-CPSL_ENGINE = {
-    key: config["training"][key] for key in ("seed", "checkpoint_every", "log_every")
-}
 DEFAULT_TARGETS.extend(f"results/cpsl/stage{stage}/miou.json" for stage in (1, 2, 3))
 if not CPSL["warmup_checkpoint"]:
     REPORT_STARTS["cpsl"] = CPSL["warmup_model"]
@@ -24,9 +21,9 @@ rule cpsl_warmup:
     output:
         model=f"{CPSL_WARMUP}/model.pt",
     log:
-        "logs/cpsl/warmup.log",
+        "logs/{seed_dir}cpsl/warmup.log",
     benchmark:
-        "benchmarks/cpsl/warmup.tsv"
+        "benchmarks/{seed_dir}cpsl/warmup.tsv"
     conda:
         CONDA_ENV
     threads: 1
@@ -47,9 +44,9 @@ rule cpsl_soft_labels:
     output:
         store=f"{CPSL_WARMUP}/soft_labels.h5",
     log:
-        "logs/cpsl/soft_labels.log",
+        "logs/{seed_dir}cpsl/soft_labels.log",
     benchmark:
-        "benchmarks/cpsl/soft_labels.tsv"
+        "benchmarks/{seed_dir}cpsl/soft_labels.tsv"
     conda:
         CONDA_ENV
     threads: config["compute"]["train_threads"]
@@ -71,9 +68,9 @@ rule cpsl_prototypes:
     output:
         prototypes=f"{CPSL_WARMUP}/prototypes.pt",
     log:
-        "logs/cpsl/prototypes.log",
+        "logs/{seed_dir}cpsl/prototypes.log",
     benchmark:
-        "benchmarks/cpsl/prototypes.tsv"
+        "benchmarks/{seed_dir}cpsl/prototypes.tsv"
     conda:
         CONDA_ENV
     threads: config["compute"]["train_threads"]
@@ -96,9 +93,9 @@ rule cpsl_class_distribution:
     output:
         distribution=f"{CPSL_WARMUP}/class_distribution.npy",
     log:
-        "logs/cpsl/class_distribution.log",
+        "logs/{seed_dir}cpsl/class_distribution.log",
     benchmark:
-        "benchmarks/cpsl/class_distribution.tsv"
+        "benchmarks/{seed_dir}cpsl/class_distribution.tsv"
     conda:
         CONDA_ENV
     threads: config["compute"]["train_threads"]
@@ -122,13 +119,13 @@ rule cpsl_stage1:
         source=source_split(),
         target=CPSL_TARGET_LIST,
     output:
-        model="work/cpsl/stage1/model.pt",
-        prototypes="work/cpsl/stage1/prototypes_ema.pt",
-        train_log="results/cpsl/stage1/train_log.csv",
+        model="work/{seed_dir}cpsl/stage1/model.pt",
+        prototypes="work/{seed_dir}cpsl/stage1/prototypes_ema.pt",
+        train_log="results/{seed_dir}cpsl/stage1/train_log.csv",
     log:
-        "logs/cpsl/stage1.log",
+        "logs/{seed_dir}cpsl/stage1.log",
     benchmark:
-        "benchmarks/cpsl/stage1.tsv"
+        "benchmarks/{seed_dir}cpsl/stage1.tsv"
     conda:
         CONDA_ENV
     threads: config["compute"]["train_threads"]
@@ -137,9 +134,9 @@ rule cpsl_stage1:
         runtime=7 * 24 * 60,
         gpu=SINGLE_PROCESS_TRAINING_GPUS,
     params:
-        state_dir="work/cpsl/stage1/state",
+        state_dir=lambda wildcards: f"work/{wildcards.seed_dir}cpsl/stage1/state",
         settings={key: value for key, value in CPSL.items() if key != "distillation"},
-        engine=CPSL_ENGINE,
+        engine=training_engine,
         compute=config["compute"],
     script:
         "../workflow/scripts/cpsl_stage1.py"
@@ -148,14 +145,14 @@ rule cpsl_stage1:
 rule cpsl_hard_labels:
     """The previous stage's flip-averaged hard labels of the target train images, thresholded."""
     input:
-        model=lambda wildcards: f"work/cpsl/stage{int(wildcards.stage) - 1}/model.pt",
+        model=lambda wildcards: f"work/{wildcards.seed_dir}cpsl/stage{int(wildcards.stage) - 1}/model.pt",
         file_list=CPSL_TARGET_LIST,
     output:
-        store="work/cpsl/stage{stage}/pseudo_labels.h5",
+        store="work/{seed_dir}cpsl/stage{stage}/pseudo_labels.h5",
     log:
-        "logs/cpsl/stage{stage}_pseudo_labels.log",
+        "logs/{seed_dir}cpsl/stage{stage}_pseudo_labels.log",
     benchmark:
-        "benchmarks/cpsl/stage{stage}_pseudo_labels.tsv"
+        "benchmarks/{seed_dir}cpsl/stage{stage}_pseudo_labels.tsv"
     wildcard_constraints:
         stage="[23]",
     conda:
@@ -175,17 +172,17 @@ rule cpsl_hard_labels:
 rule cpsl_distill:
     """Stages 2 and 3: CE on the hard labels plus KD from the previous stage's model, on the strong view."""
     input:
-        teacher=lambda wildcards: f"work/cpsl/stage{int(wildcards.stage) - 1}/model.pt",
-        pseudo_labels="work/cpsl/stage{stage}/pseudo_labels.h5",
+        teacher=lambda wildcards: f"work/{wildcards.seed_dir}cpsl/stage{int(wildcards.stage) - 1}/model.pt",
+        pseudo_labels="work/{seed_dir}cpsl/stage{stage}/pseudo_labels.h5",
         source=source_split(),
         target=CPSL_TARGET_LIST,
     output:
-        model="work/cpsl/stage{stage}/model.pt",
-        train_log="results/cpsl/stage{stage}/train_log.csv",
+        model="work/{seed_dir}cpsl/stage{stage}/model.pt",
+        train_log="results/{seed_dir}cpsl/stage{stage}/train_log.csv",
     log:
-        "logs/cpsl/stage{stage}.log",
+        "logs/{seed_dir}cpsl/stage{stage}.log",
     benchmark:
-        "benchmarks/cpsl/stage{stage}.tsv"
+        "benchmarks/{seed_dir}cpsl/stage{stage}.tsv"
     wildcard_constraints:
         stage="[23]",
     conda:
@@ -196,10 +193,10 @@ rule cpsl_distill:
         runtime=4 * 24 * 60,
         gpu=SINGLE_PROCESS_TRAINING_GPUS,
     params:
-        state_dir=lambda wildcards: f"work/cpsl/stage{wildcards.stage}/state",
+        state_dir=lambda wildcards: f"work/{wildcards.seed_dir}cpsl/stage{wildcards.stage}/state",
         settings={key: value for key, value in CPSL.items() if key != "stage1"},
         imagenet_weights=config["model"]["imagenet_weights"],
-        engine=CPSL_ENGINE,
+        engine=training_engine,
         compute=config["compute"],
     script:
         "../workflow/scripts/cpsl_distill.py"

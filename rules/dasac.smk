@@ -9,12 +9,12 @@ rule train_dasac_baseline:
         source=source_split(),
         target="data/converted/cityscapes/train.csv",
     output:
-        model="work/dasac_baseline/model.pt",
-        train_log="results/dasac_baseline/train_log.csv",
+        model="work/{seed_dir}dasac_baseline/model.pt",
+        train_log="results/{seed_dir}dasac_baseline/train_log.csv",
     log:
-        "logs/train_dasac_baseline.log",
+        "logs/{seed_dir}train_dasac_baseline.log",
     benchmark:
-        "benchmarks/train_dasac_baseline.tsv"
+        "benchmarks/{seed_dir}train_dasac_baseline.tsv"
     conda:
         CONDA_ENV
     threads: config["compute"]["train_threads"]
@@ -23,7 +23,7 @@ rule train_dasac_baseline:
         runtime=48 * 60,
         gpu=SINGLE_PROCESS_TRAINING_GPUS,
     params:
-        state_dir="work/dasac_baseline/state",
+        state_dir=lambda wildcards: f"work/{wildcards.seed_dir}dasac_baseline/state",
         model=config["model"],
         settings={
             **config["dasac"]["baseline"],
@@ -32,10 +32,7 @@ rule train_dasac_baseline:
                 for key in ("ce_normalization", "momentum", "weight_decay")
             },
         },
-        engine={
-            key: config["training"][key]
-            for key in ("seed", "checkpoint_every", "log_every")
-        },
+        engine=training_engine,
         compute=config["compute"],
     script:
         "../workflow/scripts/train_dasac_baseline.py"
@@ -44,14 +41,14 @@ rule train_dasac_baseline:
 rule dasac_importance_weights:
     """Per-image class shares of the baseline's target predictions (spec A.5)."""
     input:
-        model="work/dasac_baseline/model.pt",
+        model="work/{seed_dir}dasac_baseline/model.pt",
         target="data/converted/cityscapes/train.csv",
     output:
-        "work/dasac_baseline/importance_weights.csv",
+        "work/{seed_dir}dasac_baseline/importance_weights.csv",
     log:
-        "logs/dasac_importance_weights.log",
+        "logs/{seed_dir}dasac_importance_weights.log",
     benchmark:
-        "benchmarks/dasac_importance_weights.tsv"
+        "benchmarks/{seed_dir}dasac_importance_weights.tsv"
     conda:
         CONDA_ENV
     threads: config["compute"]["train_threads"]
@@ -70,15 +67,15 @@ rule train_dasac:
     input:
         source=source_split(),
         target="data/converted/cityscapes/train.csv",
-        baseline="work/dasac_baseline/model.pt",
-        weights="work/dasac_baseline/importance_weights.csv",
+        baseline="work/{seed_dir}dasac_baseline/model.pt",
+        weights="work/{seed_dir}dasac_baseline/importance_weights.csv",
     output:
-        model="work/dasac/model.pt",
-        train_log="results/dasac/train_log.csv",
+        model="work/{seed_dir}dasac/model.pt",
+        train_log="results/{seed_dir}dasac/train_log.csv",
     log:
-        "logs/train_dasac.log",
+        "logs/{seed_dir}train_dasac.log",
     benchmark:
-        "benchmarks/train_dasac.tsv"
+        "benchmarks/{seed_dir}train_dasac.tsv"
     conda:
         CONDA_ENV
     threads: config["compute"]["train_threads"]
@@ -87,7 +84,7 @@ rule train_dasac:
         runtime=72 * 60,
         gpu=SINGLE_PROCESS_TRAINING_GPUS,
     params:
-        state_dir="work/dasac/state",
+        state_dir=lambda wildcards: f"work/{wildcards.seed_dir}dasac/state",
         source=config["source"],
         settings={
             **config["dasac"]["sac"],
@@ -98,10 +95,7 @@ rule train_dasac:
         },
         backbone=config["dasac"]["backbones"][config["model"]["arch"]],
         uniform_prior=config["dasac"]["uniform_prior"],
-        engine={
-            key: config["training"][key]
-            for key in ("seed", "checkpoint_every", "log_every")
-        },
+        engine=training_engine,
         compute=config["compute"],
     script:
         "../workflow/scripts/train_dasac.py"

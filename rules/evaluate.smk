@@ -1,17 +1,17 @@
 rule evaluate:
     """Score a model on the target validation split: miou.json, per-class CSV, colourised predictions."""
     input:
-        model="work/{run}/model.pt",
+        model="work/{seed_dir}{run}/model.pt",
         file_list="data/converted/cityscapes/val.csv",
     output:
-        miou="results/{run}/miou.json",
-        per_class="results/{run}/per_class.csv",
-        visuals=directory("results/{run}/visuals"),
-        label_ids=directory("results/{run}/label_ids"),
+        miou="results/{seed_dir}{run}/miou.json",
+        per_class="results/{seed_dir}{run}/per_class.csv",
+        visuals=directory("results/{seed_dir}{run}/visuals"),
+        label_ids=directory("results/{seed_dir}{run}/label_ids"),
     log:
-        "logs/evaluate/{run}.log",
+        "logs/{seed_dir}evaluate/{run}.log",
     benchmark:
-        "benchmarks/evaluate/{run}.tsv"
+        "benchmarks/{seed_dir}evaluate/{run}.tsv"
     conda:
         CONDA_ENV
     threads: config["compute"]["train_threads"]
@@ -29,15 +29,15 @@ rule evaluate:
 rule official_evaluation:
     """Optional cross-check: the official cityscapesScripts evaluator on the label-ID PNGs."""
     input:
-        label_ids="results/{run}/label_ids",
+        label_ids="results/{seed_dir}{run}/label_ids",
         file_list="data/converted/cityscapes/val.csv",
-        miou="results/{run}/miou.json",
+        miou="results/{seed_dir}{run}/miou.json",
     output:
-        "results/{run}/official_miou.json",
+        "results/{seed_dir}{run}/official_miou.json",
     log:
-        "logs/official_evaluation/{run}.log",
+        "logs/{seed_dir}official_evaluation/{run}.log",
     benchmark:
-        "benchmarks/official_evaluation/{run}.tsv"
+        "benchmarks/{seed_dir}official_evaluation/{run}.tsv"
     conda:
         CONDA_ENV_OFFICIAL
     threads: 1
@@ -51,11 +51,12 @@ rule official_evaluation:
 
 
 rule summarize:
-    """results/summary.csv: one row per method and round/stage with mIoU and per-class IoU."""
+    """results/summary.csv: mean and std over the seeds per method and round/stage; summary_seeds.csv: every seed."""
     input:
-        lambda wildcards: DEFAULT_TARGETS,
+        lambda wildcards: seed_paths.for_seeds(DEFAULT_TARGETS, SEEDS),
     output:
-        "results/summary.csv",
+        summary="results/summary.csv",
+        seeds="results/summary_seeds.csv",
     log:
         "logs/summarize.log",
     benchmark:

@@ -17,12 +17,14 @@ REPORT_TARGETS = lambda wildcards: report_runs.report_outputs(
 
 
 rule report_scores:
-    """mIoU per round/stage of every default method (bars for single results) and the per-class IoU table."""
+    """mIoU per round/stage of every default method (mean ± std over the seeds; bars for single results) and the per-class IoU table."""
     input:
-        lambda wildcards: [run.miou for run in report_runs.step_runs(DEFAULT_TARGETS)],
-        lambda wildcards: [
-            f"results/{start}/miou.json" for start in REPORT_STARTS.values()
-        ],
+        lambda wildcards: seed_paths.for_seeds(
+            [run.miou for run in report_runs.step_runs(DEFAULT_TARGETS)], SEEDS
+        ),
+        lambda wildcards: seed_paths.for_seeds(
+            [f"results/{start}/miou.json" for start in REPORT_STARTS.values()], SEEDS
+        ),
     output:
         plot=report(
             f"{REPORT_DIR}/miou.png",

@@ -49,19 +49,19 @@ rule selftrain_predict:
     """Predict one target shard with the previous round's model: stride-8 float16 HDF5 + confidence histogram."""
     input:
         model=lambda wildcards: rounds.previous_model(
-            wildcards.method, int(wildcards.round)
+            wildcards.method, int(wildcards.round), wildcards.seed_dir
         ),
         file_list=TARGET_TRAIN_LIST,
         prior=lambda wildcards: rounds.prior_input(
             SELF_TRAINING["methods"][wildcards.method]
         ),
     output:
-        store="work/{method}/round{round}/predictions/shard{shard}.h5",
-        histogram="work/{method}/round{round}/histograms/shard{shard}.npz",
+        store="work/{seed_dir}{method}/round{round}/predictions/shard{shard}.h5",
+        histogram="work/{seed_dir}{method}/round{round}/histograms/shard{shard}.npz",
     log:
-        "logs/self_training/{method}/round{round}/predict_shard{shard}.log",
+        "logs/{seed_dir}self_training/{method}/round{round}/predict_shard{shard}.log",
     benchmark:
-        "benchmarks/self_training/{method}/round{round}/predict_shard{shard}.tsv"
+        "benchmarks/{seed_dir}self_training/{method}/round{round}/predict_shard{shard}.tsv"
     conda:
         CONDA_ENV
     threads: config["compute"]["train_threads"]
@@ -77,7 +77,7 @@ rule selftrain_predict:
             if SELF_TRAINING["methods"][wildcards.method]["sisc"]
             else None
         ),
-        seed=config["training"]["seed"],
+        seed=seed_of,
         compute=config["compute"],
     script:
         "../workflow/scripts/selftrain_predict.py"
@@ -87,14 +87,15 @@ rule selftrain_thresholds:
     """Merge the shard histograms into per-class thresholds t_c for this round's target portion (§4.4)."""
     input:
         histograms=expand(
-            "work/{{method}}/round{{round}}/histograms/shard{shard}.npz", shard=SHARDS
+            "work/{{seed_dir}}{{method}}/round{{round}}/histograms/shard{shard}.npz",
+            shard=SHARDS,
         ),
     output:
-        thresholds="work/{method}/round{round}/thresholds.json",
+        thresholds="work/{seed_dir}{method}/round{round}/thresholds.json",
     log:
-        "logs/self_training/{method}/round{round}/thresholds.log",
+        "logs/{seed_dir}self_training/{method}/round{round}/thresholds.log",
     benchmark:
-        "benchmarks/self_training/{method}/round{round}/thresholds.tsv"
+        "benchmarks/{seed_dir}self_training/{method}/round{round}/thresholds.tsv"
     conda:
         CONDA_ENV
     threads: 1
@@ -113,18 +114,20 @@ rule selftrain_thresholds:
 rule selftrain_pseudo_labels:
     """One shard's pseudo-label PNGs (argmax of score/t_c, 255 below 1) and its file list (§4.5)."""
     input:
-        store="work/{method}/round{round}/predictions/shard{shard}.h5",
-        thresholds="work/{method}/round{round}/thresholds.json",
+        store="work/{seed_dir}{method}/round{round}/predictions/shard{shard}.h5",
+        thresholds="work/{seed_dir}{method}/round{round}/thresholds.json",
         prior=lambda wildcards: rounds.prior_input(
             SELF_TRAINING["methods"][wildcards.method]
         ),
     output:
-        labels=directory("work/{method}/round{round}/pseudo_labels/shard{shard}"),
-        file_list="work/{method}/round{round}/pseudo_labels/shard{shard}.csv",
+        labels=directory(
+            "work/{seed_dir}{method}/round{round}/pseudo_labels/shard{shard}"
+        ),
+        file_list="work/{seed_dir}{method}/round{round}/pseudo_labels/shard{shard}.csv",
     log:
-        "logs/self_training/{method}/round{round}/pseudo_labels_shard{shard}.log",
+        "logs/{seed_dir}self_training/{method}/round{round}/pseudo_labels_shard{shard}.log",
     benchmark:
-        "benchmarks/self_training/{method}/round{round}/pseudo_labels_shard{shard}.tsv"
+        "benchmarks/{seed_dir}self_training/{method}/round{round}/pseudo_labels_shard{shard}.tsv"
     conda:
         CONDA_ENV
     threads: 1
@@ -139,25 +142,25 @@ rule selftrain_finetune:
     """Fine-tune the previous round's model on the pseudo-labelled targets plus the round's source subset (§3)."""
     input:
         model=lambda wildcards: rounds.previous_model(
-            wildcards.method, int(wildcards.round)
+            wildcards.method, int(wildcards.round), wildcards.seed_dir
         ),
         heads=lambda wildcards: rounds.previous_heads(
-            wildcards.method, int(wildcards.round)
+            wildcards.method, int(wildcards.round), wildcards.seed_dir
         ),
         source_list=source_split(),
         target_lists=expand(
-            "work/{{method}}/round{{round}}/pseudo_labels/shard{shard}.csv",
+            "work/{{seed_dir}}{{method}}/round{{round}}/pseudo_labels/shard{shard}.csv",
             shard=SHARDS,
         ),
-        thresholds="work/{method}/round{round}/thresholds.json",
+        thresholds="work/{seed_dir}{method}/round{round}/thresholds.json",
     output:
-        model="work/{method}/round{round}/model.pt",
-        heads="work/{method}/round{round}/aux_heads.pt",
-        train_log="work/{method}/round{round}/train_log.csv",
+        model="work/{seed_dir}{method}/round{round}/model.pt",
+        heads="work/{seed_dir}{method}/round{round}/aux_heads.pt",
+        train_log="work/{seed_dir}{method}/round{round}/train_log.csv",
     log:
-        "logs/self_training/{method}/round{round}/finetune.log",
+        "logs/{seed_dir}self_training/{method}/round{round}/finetune.log",
     benchmark:
-        "benchmarks/self_training/{method}/round{round}/finetune.tsv"
+        "benchmarks/{seed_dir}self_training/{method}/round{round}/finetune.tsv"
     conda:
         CONDA_ENV
     threads: config["compute"]["train_threads"]
@@ -166,14 +169,14 @@ rule selftrain_finetune:
         runtime=12 * 60,
         gpu=TRAINING_GPUS,
     params:
-        state_dir=lambda wildcards: f"work/{wildcards.method}/round{wildcards.round}/state",
+        state_dir=lambda wildcards: f"work/{wildcards.seed_dir}{wildcards.method}/round{wildcards.round}/state",
         method=lambda wildcards: SELF_TRAINING["methods"][wildcards.method],
         training=SELF_TRAINING["training"],
         mining=SELF_TRAINING["mining"],
         mlsl={k: v for k, v in SELF_TRAINING["mlsl"].items() if k != "sisc"},
         source_portions=SELF_TRAINING["portions"]["source"],
         source_sample_policy=SELF_TRAINING["source_sample_policy"],
-        seed=config["training"]["seed"],
+        seed=seed_of,
         training_common={
             k: config["training"][k] for k in ("checkpoint_every", "log_every")
         },

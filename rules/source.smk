@@ -3,10 +3,10 @@ rule train_source:
     input:
         file_list=source_split(),
     output:
-        model="work/source/model.pt",
-        train_log="results/source/train_log.csv",
+        model="work/{seed_dir}source/model.pt",
+        train_log="results/{seed_dir}source/train_log.csv",
     log:
-        "logs/train_source.log",
+        "logs/{seed_dir}train_source.log",
     # Between-workflow cache (snakemake --cache): runs of other configs reuse the same source model.
     # Snakemake refuses benchmark: on a cached rule; the job log records time and peak memory instead.
     cache: True
@@ -18,9 +18,12 @@ rule train_source:
         runtime=24 * 60,
         gpu=TRAINING_GPUS,
     params:
-        state_dir="work/source/state",
+        state_dir=lambda wildcards: f"work/{wildcards.seed_dir}source/state",
         model=config["model"],
-        training=config["training"],
+        training=lambda wildcards: {
+            **{k: v for k, v in config["training"].items() if k != "seeds"},
+            "seed": seed_of(wildcards),
+        },
         compute=config["compute"],
     script:
         "../workflow/scripts/train_source.py"

@@ -19,7 +19,7 @@ def tiny_config() -> dict:
     config = yaml.safe_load((REPO / "config.yaml").read_text())
     config = copy.deepcopy(config)
     config["demo"].update(gta5_count=6, synthia_count=6, cityscapes_train_count=4, cityscapes_val_count=3)
-    config["training"].update(checkpoint_every=5, log_every=5)
+    config["training"].update(seeds=[0], checkpoint_every=5, log_every=5)
     config["training"]["source"].update(iterations=10, batch_size=2)
     return config
 

@@ -84,6 +84,17 @@ def test_miou_figure_has_one_panel_per_stepped_method_with_round_zero_at_source(
     assert visible[2].lines[1].get_ydata()[0] == 15.0  # the source-only reference line
 
 
+def test_miou_figure_draws_the_spread_over_seeds():
+    results = {"source": {**scores(15.0), "seeds": 3}, "cbst_sp/round1": scores(18.0), "cbst_sp/round2": scores(21.0)}
+    spreads = {"source": {"miou": 1.0}, "cbst_sp/round1": {"miou": 2.0}, "cbst_sp/round2": {"miou": 0.5}}
+    figure = miou_figure(results, ["source", "cbst_sp/round2"], spreads=spreads)
+    bars, rounds = figure.axes[0], figure.axes[1]
+    assert bars.get_title() == "final result per method (mean ± std, 3 seeds)"
+    assert [text.get_text() for text in bars.texts] == ["15.0±1.0", "21.0±0.5"]
+    band = rounds.collections[0].get_paths()[0].vertices
+    assert band[:, 1].min() == pytest.approx(14.0) and band[:, 1].max() == pytest.approx(21.5)
+
+
 def test_miou_figure_puts_a_staged_method_s_warm_up_at_stage_zero():
     results = {"source": scores(15.0), "adaptseg_lsgan": scores(20.0), "cpsl/stage1": scores(30.0)}
     figure = miou_figure(results, ["source", "adaptseg_lsgan", "cpsl/stage1"], {"cpsl": "adaptseg_lsgan"})

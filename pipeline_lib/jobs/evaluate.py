@@ -51,6 +51,7 @@ def run(
     compute: dict[str, Any],
     config: dict[str, Any],
     method: str,
+    seed: int = 0,
     threads: int = 1,
 ) -> dict[str, Any]:
     set_cpu_threads(threads)
@@ -77,6 +78,7 @@ def run(
     scores = summarize(matrix, config["source"])
     result = {
         "method": method,
+        "seed": seed,
         **scores,
         "images": len(rows),
         "confusion_matrix": np.asarray(matrix).tolist(),

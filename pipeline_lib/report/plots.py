@@ -36,28 +36,37 @@ def _start(method: str, kind: str, results: Mapping[str, dict], starts: Mapping[
     return start if start in results else None
 
 
-def _step_axis(
-    runs: Sequence[Run], results: Mapping[str, dict], key: str, start: str | None
-) -> tuple[list[int], list[float]]:
-    """x = round/stage index, y = the metric; step 0 is ``start`` when there is one."""
+def _step_axis(runs: Sequence[Run], start: str | None) -> tuple[list[int], list[str]]:
+    """x = round/stage index and the run drawn there; step 0 is ``start`` when there is one."""
     ordered = sorted(runs, key=lambda run: run.step)
     steps = [run.step for run in ordered]
-    values = [results[run.name][key] for run in ordered]
+    names = [run.name for run in ordered]
     if start is not None:
         steps.insert(0, 0)
-        values.insert(0, results[start][key])
-    return steps, values
+        names.insert(0, start)
+    return steps, names
 
 
-def miou_figure(results: Mapping[str, dict], finals: Sequence[str], starts: Mapping[str, str] | None = None) -> Figure:
+def _label(value: float, spread: float | None) -> str:
+    return f"{value:.1f}" if spread is None else f"{value:.1f}±{spread:.1f}"
+
+
+def miou_figure(
+    results: Mapping[str, dict],
+    finals: Sequence[str],
+    starts: Mapping[str, str] | None = None,
+    spreads: Mapping[str, dict] | None = None,
+) -> Figure:
     """First panel: every method's final result as bars; then one panel per round/stage method.
 
-    ``results`` maps run names (``cbst_sp/round2``) to parsed ``miou.json``; ``finals`` lists the
-    default targets' run names in the order the bars are drawn; ``starts`` maps a staged method to
-    the run its stage 1 starts from (CPSL: its warm-up), drawn as stage 0. The source-only score is
-    the dashed reference line of every panel.
+    ``results`` maps run names (``cbst_sp/round2``) to parsed ``miou.json`` (or their mean over the
+    seeds, ``pipeline_lib.summary.mean_results``), and ``spreads`` to each score's std over the
+    seeds, drawn as error bars; ``finals`` lists the default targets' run names in the order the bars
+    are drawn; ``starts`` maps a staged method to the run its stage 1 starts from (CPSL: its
+    warm-up), drawn as stage 0. The source-only score is the dashed reference line of every panel.
     """
     starts = starts or {}
+    spreads = spreads or {}
     runs = [parse_run(name) for name in results]
     stepped: dict[str, list[Run]] = {}
     for run in runs:
@@ -74,27 +83,43 @@ def miou_figure(results: Mapping[str, dict], finals: Sequence[str], starts: Mapp
 
     bars = axes[0]
     values = [results[name][key] for name in finals]
+    errors = [spreads.get(name, {}).get(key) for name in finals]
     positions = np.arange(len(finals))
-    bars.barh(positions, values, color=["0.6" if name == SOURCE else "C0" for name in finals])
+    bars.barh(
+        positions,
+        values,
+        xerr=[error or 0.0 for error in errors],
+        color=["0.6" if name == SOURCE else "C0" for name in finals],
+    )
     bars.set_yticks(positions, finals, fontsize=8)
     bars.invert_yaxis()
-    for position, value in zip(positions, values, strict=True):
+    for position, value, error in zip(positions, values, errors, strict=True):
         bars.annotate(
-            f"{value:.1f}", (value, position), xytext=(2, 0), textcoords="offset points", va="center", fontsize=7
+            _label(value, error), (value + (error or 0.0), position), xytext=(2, 0), textcoords="offset points",
+            va="center", fontsize=7,
         )
+    seeds = max((results[name].get("seeds", 1) for name in finals), default=1)
     bars.set_xlabel(f"{label} (%)")
-    bars.set_title("final result per method", fontsize=10)
-    bars.set_xlim(0, max(values) * 1.18 if values else 1)
+    bars.set_title("final result per method" + (f" (mean ± std, {seeds} seeds)" if seeds > 1 else ""), fontsize=10)
+    bars.set_xlim(0, max(v + (e or 0.0) for v, e in zip(values, errors, strict=True)) * 1.25 if values else 1)
 
     for axis, (method, method_runs) in zip(axes[1:], stepped.items(), strict=False):
         kind = method_runs[0].kind
         start = _start(method, kind, results, starts)
         for index, (metric_key, metric_label) in enumerate(metrics):
-            steps, ys = _step_axis(method_runs, results, metric_key, start)
+            steps, names = _step_axis(method_runs, start)
+            ys = [results[name][metric_key] for name in names]
+            errors = [spreads.get(name, {}).get(metric_key) for name in names]
             style = "-" if index == 0 else ":"
             axis.plot(steps, ys, marker="o", linestyle=style, color=f"C{index}", label=metric_label)
-            for step, y in zip(steps, ys, strict=True):
-                axis.annotate(f"{y:.1f}", (step, y), xytext=(0, 5), textcoords="offset points", ha="center", fontsize=7)
+            if any(error is not None for error in errors):  # ± 1 std over the seeds as a band
+                low = [y - (error or 0.0) for y, error in zip(ys, errors, strict=True)]
+                high = [y + (error or 0.0) for y, error in zip(ys, errors, strict=True)]
+                axis.fill_between(steps, low, high, color=f"C{index}", alpha=0.2, linewidth=0)
+            for step, y, error in zip(steps, ys, errors, strict=True):
+                axis.annotate(
+                    _label(y, error), (step, y), xytext=(0, 5), textcoords="offset points", ha="center", fontsize=7
+                )
         if reference is not None:
             axis.axhline(reference, color="0.5", linestyle="--", linewidth=1, label=f"source only ({reference:.1f})")
         axis.set_xticks(steps)

@@ -14,7 +14,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 
 #: The source-only run: round 0 of every round-based method (self-training round 1 fine-tunes it,
-#: ``pipeline_lib.selftrain.rounds.SOURCE_MODEL``) and the reference line of every plot.
+#: ``pipeline_lib.selftrain.rounds.previous_model``) and the reference line of every plot.
 SOURCE = "source"
 STEP_KINDS = ("round", "stage")
 _TARGET = re.compile(r"results/(?P<method>[a-z_]+)(?:/(?P<kind>round|stage)(?P<step>[1-9]\d*))?/miou\.json")

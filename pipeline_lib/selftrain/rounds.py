@@ -11,17 +11,21 @@ from typing import Any
 
 from pipeline_lib.selftrain.portions import PortionSchedule
 
-SOURCE_MODEL = "work/source/model.pt"
+#: From the source labels alone: one prior serves every seed.
 SPATIAL_PRIOR = "work/spatial_prior/prior.npy"
 
 
-def previous_model(method: str, round_index: int) -> str:
-    return SOURCE_MODEL if round_index == 1 else f"work/{method}/round{round_index - 1}/model.pt"
+def previous_model(method: str, round_index: int, seed_dir: str = "") -> str:
+    """The model round ``round_index`` fine-tunes; ``seed_dir`` is the seed's folder
+    (``pipeline_lib.seeds.seed_dir``): each seed's rounds start from its own source model."""
+    if round_index == 1:
+        return f"work/{seed_dir}source/model.pt"
+    return f"work/{seed_dir}{method}/round{round_index - 1}/model.pt"
 
 
-def previous_heads(method: str, round_index: int) -> str | list[str]:
+def previous_heads(method: str, round_index: int, seed_dir: str = "") -> str | list[str]:
     """The previous round's extra heads (MLSL's presence branch); round 1 has none (they start fresh)."""
-    return [] if round_index == 1 else f"work/{method}/round{round_index - 1}/aux_heads.pt"
+    return [] if round_index == 1 else f"work/{seed_dir}{method}/round{round_index - 1}/aux_heads.pt"
 
 
 def prior_input(method_switches: dict[str, Any]) -> str | list[str]:

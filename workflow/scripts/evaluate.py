@@ -1,4 +1,5 @@
 import checkout_path  # noqa: F401  (makes this checkout's pipeline_lib importable)
+from pipeline_lib import seeds
 from pipeline_lib.jobs import evaluate
 from pipeline_lib.joblog import job_log
 
@@ -14,5 +15,6 @@ with job_log(snakemake.log[0]):
         compute=snakemake.params.compute,
         config=snakemake.config,  # provenance only: not a param, so other methods' settings do not re-run scoring
         method=snakemake.wildcards.run,
+        seed=seeds.seed_of(snakemake.wildcards.seed_dir),
         threads=snakemake.threads,
     )

@@ -3,4 +3,4 @@ from pipeline_lib.jobs import summarize
 from pipeline_lib.joblog import job_log
 
 with job_log(snakemake.log[0]):
-    summarize.run(list(snakemake.input), snakemake.output[0])
+    summarize.run(list(snakemake.input), snakemake.output.summary, snakemake.output.seeds)
