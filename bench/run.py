@@ -23,9 +23,9 @@ from pathlib import Path
 if __package__ in (None, ""):  # `python bench/run.py`: make the checkout importable as in `python -m bench`
     sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from bench import common, demo, evaluate, network, thresholds  # noqa: E402
+from bench import common, cpu_code_path, demo, evaluate, network, thresholds  # noqa: E402
 
-CASES = ("thresholds", "evaluate", "predict", "train_step", "demo")
+CASES = ("thresholds", "evaluate", "predict", "train_step", "demo", "cpu_code_path")
 
 
 def run_case(name: str, quick: bool, out_dir: Path, threads: int | None = None) -> Path:
@@ -44,6 +44,9 @@ def run_case(name: str, quick: bool, out_dir: Path, threads: int | None = None) 
         payload, rows = network.compare(name, quick, device, threads)
         columns = network.COLUMNS
         tag = device.tag
+    elif name == "cpu_code_path":
+        payload, rows = cpu_code_path.run(quick)
+        columns = cpu_code_path.COLUMNS
     else:
         payload, rows = demo.run(quick)
         columns = demo.COLUMNS

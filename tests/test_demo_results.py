@@ -1,0 +1,69 @@
+"""tools/demo_results.py: the documented demo numbers come from a run's files, and README.md shows exactly them."""
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pandas as pd
+import pytest
+
+from pipeline_lib.data.labels import TRAIN_CLASSES
+
+REPO = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(REPO / "tools"))
+
+import demo_results  # noqa: E402
+
+
+def _write(results: Path, name: str, miou: float, commit: str = "abc") -> None:
+    path = results / name / "miou.json"
+    path.parent.mkdir(parents=True)
+    provenance = {"git": {"commit": commit, "dirty": False}, "versions": {"torch": "2.13.0"}, "cpu_code_path": {}}
+    per_class = {cls: miou for cls in TRAIN_CLASSES}
+    path.write_text(json.dumps({"miou": miou, "pixel_accuracy": 60.0, "per_class": per_class, "provenance": provenance}))
+
+
+def test_collect_reads_every_seed_and_leaves_the_report_out(tmp_path):
+    results = tmp_path / "results"
+    for name, miou in [("source", 20.0), ("seed1/source", 22.0), ("cbst_sp/round3", 23.0), ("seed1/cbst_sp/round3", 24.0)]:
+        _write(results, name, miou)
+    (results / "report").mkdir()
+    (results / "report" / "miou.json").write_text("not a result")
+    table, environment = demo_results.collect(results)
+    assert list(table.columns) == ["method", "step", "seed", "miou", "pixel_accuracy"]
+    assert table[["method", "step", "seed", "miou"]].values.tolist() == [
+        ["cbst_sp", "round3", 0, 23.0], ["cbst_sp", "round3", 1, 24.0], ["source", "", 0, 20.0], ["source", "", 1, 22.0]
+    ]
+    assert environment["results"] == 4 and environment["commits"] == ["abc"]
+    assert environment["versions"] == {"torch": "2.13.0"}
+
+
+def test_table_gives_mean_std_paired_gain_and_whether_it_exceeds_the_spread():
+    per_seed = pd.DataFrame(
+        [
+            ("source", "", 0, 20.0, 60.0), ("source", "", 1, 24.0, 61.0), ("source", "", 2, 22.0, 62.0),
+            ("cbst_sp", "round3", 0, 23.0, 64.0), ("cbst_sp", "round3", 1, 26.0, 65.0),
+            ("cbst_sp", "round3", 2, 25.0, 66.0), ("st", "round3", 0, 19.0, 50.0), ("st", "round3", 1, 25.0, 51.0),
+            ("st", "round3", 2, 22.0, 52.0),
+        ],
+        columns=demo_results.COLUMNS,
+    )
+    environment = {"results": 9, "commits": ["0123456789ab"], "versions": {}, "cpu_code_path": {}, "lock_sha256": "f"}
+    rows = demo_results.markdown(per_seed, environment).splitlines()
+    assert rows[2].startswith("| source only | – | 22.00 ± 2.00 | – | – | 61.0 | 0 1 2 | 20.00 |")
+    # Gains 3, 2, 3 over the same seed's source model: +2.67 ± 0.58, beyond its spread.
+    assert rows[3] == "| ST | round3 | 22.00 ± 3.00 | +0.00 ± 1.00 | no | 51.0 | 0 1 2 | 19.00 |"
+    assert rows[4] == "| CBST-SP | round3 | 24.67 ± 1.53 | +2.67 ± 0.58 | yes, gain | 65.0 | 0 1 2 | 23.00 |"
+
+
+def test_readme_table_is_the_committed_csv():
+    checked = subprocess.run(
+        [sys.executable, str(REPO / "tools" / "demo_results.py"), "render", "--check"], capture_output=True, text=True
+    )
+    assert checked.returncode == 0, checked.stdout
+
+
+def test_render_refuses_a_readme_without_markers():
+    with pytest.raises(SystemExit, match="lacks the markers"):
+        demo_results.render("# no table here\n", "| a |")
