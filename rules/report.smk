@@ -90,22 +90,28 @@ rule report_validation_panels:
 
 
 rule report_pseudo_labels:
-    """Per round: thresholds, labelled share and ground-truth agreement per class, and example panels."""
+    """Per round: thresholds, labelled share and ground-truth agreement per class, and example panels.
+
+    The report shows seed 0's; another seed's are a target away (results/report/pseudo_labels/seed<k>/<method>/).
+    """
     input:
         thresholds=lambda wildcards: expand(
-            "work/{method}/round{round}/thresholds.json",
+            "work/{seed_dir}{method}/round{round}/thresholds.json",
             method=wildcards.method,
+            seed_dir=wildcards.seed_dir,
             round=range(1, SELF_TRAINING["rounds"] + 1),
         ),
         pseudo_lists=lambda wildcards: expand(
-            "work/{method}/round{round}/pseudo_labels/shard{shard}.csv",
+            "work/{seed_dir}{method}/round{round}/pseudo_labels/shard{shard}.csv",
             method=wildcards.method,
+            seed_dir=wildcards.seed_dir,
             round=range(1, SELF_TRAINING["rounds"] + 1),
             shard=SHARDS,
         ),
         stores=lambda wildcards: expand(
-            "work/{method}/round{round}/predictions/shard0.h5",
+            "work/{seed_dir}{method}/round{round}/predictions/shard0.h5",
             method=wildcards.method,
+            seed_dir=wildcards.seed_dir,
             round=range(1, SELF_TRAINING["rounds"] + 1),
         ),
         target_list=TARGET_TRAIN_LIST,
@@ -113,25 +119,25 @@ rule report_pseudo_labels:
             SELF_TRAINING["methods"][wildcards.method]
         ),
     output:
-        stats=f"{REPORT_DIR}/pseudo_labels/{{method}}/statistics.csv",
+        stats=f"{REPORT_DIR}/pseudo_labels/{{seed_dir}}{{method}}/statistics.csv",
         figure=report(
-            f"{REPORT_DIR}/pseudo_labels/{{method}}/statistics.png",
+            f"{REPORT_DIR}/pseudo_labels/{{seed_dir}}{{method}}/statistics.png",
             caption="../workflow/report/pseudo_label_statistics.rst",
             category="3. Pseudo-labels",
             subcategory="{method}",
             labels={"method": "{method}", "figure": "statistics per round"},
         ),
         panels=report(
-            f"{REPORT_DIR}/pseudo_labels/{{method}}/panels.png",
+            f"{REPORT_DIR}/pseudo_labels/{{seed_dir}}{{method}}/panels.png",
             caption="../workflow/report/pseudo_label_panels.rst",
             category="3. Pseudo-labels",
             subcategory="{method}",
             labels={"method": "{method}", "figure": "panels per round"},
         ),
     log:
-        "logs/report/pseudo_labels/{method}.log",
+        "logs/report/pseudo_labels/{seed_dir}{method}.log",
     benchmark:
-        "benchmarks/report/pseudo_labels/{method}.tsv"
+        "benchmarks/report/pseudo_labels/{seed_dir}{method}.tsv"
     conda:
         CONDA_ENV
     threads: 1
