@@ -3,8 +3,8 @@
 Each library picks its kernels by the CPU it finds: ATen's vectorised loops (AVX-512, AVX2 or
 plain), oneDNN's convolutions, MKL's matrix products and exponentials, numpy's SIMD loops and
 OpenCV's resize and blur. Kernels for two instruction sets round differently in the last bit, and
-the demo's 600 SGD iterations grow that bit into whole mIoU points: the same commit, lock and seed
-gave a source-only mIoU of 22.51 on an AVX-512 EPYC and 20.53 with its torch limited to AVX2.
+the demo's 600 SGD iterations grow that bit into whole mIoU points (``python -m bench
+cpu_code_path`` trains the demo's source model under each code path).
 
 ``portable`` (the default) holds every library to x86-64-v3 (AVX2 + FMA, every x86-64 server CPU
 since 2015), MKL to its conditional-numerical-reproducibility branch (the same code on every x86
@@ -12,8 +12,8 @@ CPU) and convolutions to ATen's own im2col + GEMM instead of oneDNN, whose kerne
 by the CPU's cache sizes. Checked bit for bit: a few training steps of the demo network and demo
 frames agree on an AVX-512 AMD EPYC and on an emulated Intel Haswell (``qemu-x86_64 -cpu Haswell``;
 tests/test_cpu_code_path.py); with each library's own choice they differ, and with oneDNN held to
-AVX2 (or SSE4.1) the training steps still differ. It costs CPU time: the demo network trains
-~2.5x slower. ``native`` leaves the choice to each library: fastest, but the numbers are this CPU's.
+AVX2 (or SSE4.1) the training steps still differ. It costs CPU time (the same bench case times
+it). ``native`` leaves the choice to each library: fastest, but the numbers are this CPU's.
 GPU kernels are not affected either way; a CPU without AVX2 runs torch's plain loops (``describe``
 says so).
 
