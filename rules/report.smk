@@ -23,7 +23,13 @@ rule report_scores:
             [run.miou for run in report_runs.step_runs(DEFAULT_TARGETS)], SEEDS
         ),
         lambda wildcards: seed_paths.for_seeds(
-            [f"results/{start}/miou.json" for start in REPORT_STARTS.values()], SEEDS
+            [
+                f"results/{start}/miou.json"
+                for start in report_runs.used_starts(
+                    DEFAULT_TARGETS, REPORT_STARTS
+                ).values()
+            ],
+            SEEDS,
         ),
     output:
         plot=report(
@@ -53,7 +59,7 @@ rule report_scores:
         finals=lambda wildcards: [
             run.name for run in report_runs.final_runs(DEFAULT_TARGETS)
         ],
-        starts=REPORT_STARTS,
+        starts=lambda wildcards: report_runs.used_starts(DEFAULT_TARGETS, REPORT_STARTS),
     script:
         "../workflow/scripts/report_scores.py"
 

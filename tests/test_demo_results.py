@@ -26,14 +26,18 @@ def _write(results: Path, name: str, miou: float, commit: str = "abc") -> None:
 
 def test_collect_reads_every_seed_and_leaves_the_report_out(tmp_path):
     results = tmp_path / "results"
-    for name, miou in [("source", 20.0), ("seed1/source", 22.0), ("cbst_sp/round3", 23.0), ("seed1/cbst_sp/round3", 24.0)]:
+    named = [("source", 20.0), ("seed1/source", 22.0), ("cbst_sp/round3", 23.0), ("seed1/cbst_sp/round3", 24.0)]
+    for name, miou in named:
         _write(results, name, miou)
     (results / "report").mkdir()
     (results / "report" / "miou.json").write_text("not a result")
     table, environment = demo_results.collect(results)
     assert list(table.columns) == ["method", "step", "seed", "miou", "pixel_accuracy"]
     assert table[["method", "step", "seed", "miou"]].values.tolist() == [
-        ["cbst_sp", "round3", 0, 23.0], ["cbst_sp", "round3", 1, 24.0], ["source", "", 0, 20.0], ["source", "", 1, 22.0]
+        ["cbst_sp", "round3", 0, 23.0],
+        ["cbst_sp", "round3", 1, 24.0],
+        ["source", "", 0, 20.0],
+        ["source", "", 1, 22.0],
     ]
     assert environment["results"] == 4 and environment["commits"] == ["abc"]
     assert environment["versions"] == {"torch": "2.13.0"}
@@ -52,8 +56,8 @@ def test_table_gives_mean_std_paired_gain_and_whether_it_exceeds_the_spread():
     environment = {"results": 9, "commits": ["0123456789ab"], "versions": {}, "cpu_code_path": {}, "lock_sha256": "f"}
     rows = demo_results.markdown(per_seed, environment).splitlines()
     assert rows[2].startswith("| source only | – | 22.00 ± 2.00 | – | – | 61.0 | 0 1 2 | 20.00 |")
-    # Gains 3, 2, 3 over the same seed's source model: +2.67 ± 0.58, beyond its spread.
     assert rows[3] == "| ST | round3 | 22.00 ± 3.00 | +0.00 ± 1.00 | no | 51.0 | 0 1 2 | 19.00 |"
+    # Gains 3, 2, 3 over the same seed's source model: +2.67 ± 0.58, beyond its spread.
     assert rows[4] == "| CBST-SP | round3 | 24.67 ± 1.53 | +2.67 ± 0.58 | yes, gain | 65.0 | 0 1 2 | 23.00 |"
 
 

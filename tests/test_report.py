@@ -84,6 +84,12 @@ def test_miou_figure_has_one_panel_per_stepped_method_with_round_zero_at_source(
     assert visible[2].lines[1].get_ydata()[0] == 15.0  # the source-only reference line
 
 
+def test_a_warm_up_is_reported_only_with_its_method():
+    starts = {"cpsl": "adaptseg_lsgan"}
+    assert runs.used_starts(TARGETS, starts) == starts
+    assert runs.used_starts(["results/source/miou.json", "results/cbst_sp/round1/miou.json"], starts) == {}
+
+
 def test_miou_figure_draws_the_spread_over_seeds():
     results = {"source": {**scores(15.0), "seeds": 3}, "cbst_sp/round1": scores(18.0), "cbst_sp/round2": scores(21.0)}
     spreads = {"source": {"miou": 1.0}, "cbst_sp/round1": {"miou": 2.0}, "cbst_sp/round2": {"miou": 0.5}}

@@ -74,6 +74,13 @@ def step_runs(targets: Iterable[str]) -> list[Run]:
     return list(dict.fromkeys(runs))
 
 
+def used_starts(targets: Iterable[str], starts: dict[str, str]) -> dict[str, str]:
+    """The stage-0 runs (``REPORT_STARTS``) of the staged methods among ``targets``: a warm-up is scored
+    (and trained) for the report only when its method is reported."""
+    methods = {run.method for run in final_runs(targets)}
+    return {method: start for method, start in starts.items() if method in methods}
+
+
 #: Where the report's figures and tables go (rules/report.smk).
 REPORT_DIR = "results/report"
 
