@@ -26,8 +26,8 @@ def _write(results: Path, name: str, miou: float, commit: str = "abc") -> None:
 
 def test_collect_reads_every_seed_and_leaves_the_report_out(tmp_path):
     results = tmp_path / "results"
-    named = [("source", 20.0), ("seed1/source", 22.0), ("cbst_sp/round3", 23.0), ("seed1/cbst_sp/round3", 24.0)]
-    for name, miou in named:
+    runs = {"source": 20.0, "seed1/source": 22.0, "cbst_sp/round3": 23.0, "seed1/cbst_sp/round3": 24.0}
+    for name, miou in runs.items():
         _write(results, name, miou)
     (results / "report").mkdir()
     (results / "report" / "miou.json").write_text("not a result")
