@@ -21,7 +21,8 @@ def _write(results: Path, name: str, miou: float, commit: str = "abc") -> None:
     path.parent.mkdir(parents=True)
     provenance = {"git": {"commit": commit, "dirty": False}, "versions": {"torch": "2.13.0"}, "cpu_code_path": {}}
     per_class = {cls: miou for cls in TRAIN_CLASSES}
-    path.write_text(json.dumps({"miou": miou, "pixel_accuracy": 60.0, "per_class": per_class, "provenance": provenance}))
+    scores = {"miou": miou, "pixel_accuracy": 60.0, "per_class": per_class, "provenance": provenance}
+    path.write_text(json.dumps(scores))
 
 
 def test_collect_reads_every_seed_and_leaves_the_report_out(tmp_path):
