@@ -83,9 +83,10 @@ def test_demo_runs_through_the_slurm_profile_on_a_real_cluster(slurm, workdir):
     submitted = re.findall(r"has been submitted with SLURM jobid (\d+)", result.stdout)
     assert len(submitted) == 5  # demo data, 2 label conversions, training, evaluation: each its own Slurm job
     jobs = finished_jobs()
+    # The plugin joins the wildcard values with "_": evaluate's are seed_dir ("" for seed 0) and run.
     for comment in ("rule_generate_demo", "rule_convert_labels_wildcards_gta5_all",
                     "rule_convert_labels_wildcards_cityscapes_val", "rule_train_source",
-                    "rule_evaluate_wildcards_source"):
+                    "rule_evaluate_wildcards__source"):
         assert jobs[comment][0] == "COMPLETED", (comment, jobs[comment])
         assert jobs[comment][4] == "N/A"  # no GPU request: the localhost profile turned them off
     # The rules' own resources reached Slurm: threads, runtime (minutes) and the profile's memory.
