@@ -36,6 +36,12 @@ def seed_of(folder: str) -> int:
     return int(match["seed"])
 
 
+def split_seed_dir(name: str) -> tuple[int, str]:
+    """``seed2/cbst_sp/round3`` -> (2, "cbst_sp/round3"); a name without a seed folder is seed 0's."""
+    match = _SEED_DIR.match(name)
+    return (0, name) if match is None else (int(match["seed"]), name[match.end() :])
+
+
 def with_seed(path: str, seed: int) -> str:
     """A seed-0 path (``results/cpsl/stage1/miou.json``) as the same file of ``seed``."""
     root, _, rest = path.partition("/")

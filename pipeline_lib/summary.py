@@ -30,10 +30,7 @@ def run_name(miou_path: str | Path) -> str:
 
 def split_run(name: str) -> tuple[int, str, str]:
     """``seed2/cbst_sp/round3`` -> (2, "cbst_sp", "round3"); ``source`` -> (0, "source", "")."""
-    first, _, rest = name.partition("/")
-    seed = 0
-    if first.startswith("seed") and first[4:].isdigit():
-        seed, name = seeds.seed_of(f"{first}/"), rest
+    seed, name = seeds.split_seed_dir(name)
     method, _, step = name.partition("/")
     return seed, method, step
 

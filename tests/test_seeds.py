@@ -23,6 +23,7 @@ def test_seed_zero_keeps_the_plain_paths_and_other_seeds_get_a_folder():
     assert [seeds.seed_of(seeds.seed_dir(seed)) for seed in (0, 1, 12)] == [0, 1, 12]
     assert split_run("seed2/cbst_sp/round3") == (2, "cbst_sp", "round3")
     assert split_run("source") == (0, "source", "")
+    assert seeds.split_seed_dir("seed12/source") == (12, "source")
     with pytest.raises(ValueError, match="not under one of results, work"):
         seeds.with_seed("data/converted/gta5/all.csv", 1)
     with pytest.raises(ValueError, match="seed<k>/ with k >= 1"):
