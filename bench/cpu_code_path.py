@@ -16,6 +16,7 @@ import os
 import re
 import tempfile
 from pathlib import Path
+from unittest import mock
 
 import yaml
 
@@ -41,27 +42,18 @@ def run(quick: bool) -> tuple[dict, list[dict]]:
     for name, (code_path, extra) in VARIANTS.items():
         config = copy.deepcopy(quick_config(shipped) if quick else shipped)
         config["compute"]["cpu_code_path"] = code_path
-        saved = {key: os.environ.get(key) for key in extra}
-        os.environ.update(extra)
-        try:
-            with tempfile.TemporaryDirectory(prefix="udaflow-bench-cpu-") as tmp:
-                workdir = Path(tmp)
-                (workdir / "config.yaml").write_text(yaml.safe_dump(config, sort_keys=False))
-                seconds, _ = snakemake(workdir, TARGET)
-                scores = json.loads((workdir / TARGET).read_text())
-                rows.append({
-                    "code path": name,
-                    "mIoU": scores["miou"],
-                    "torch kernels": scores["provenance"]["cpu_code_path"]["torch_capability"],
-                    "training s": round(_train_seconds(workdir / "logs/train_source.log"), 1),
-                    "target s": round(seconds, 1),
-                })
-        finally:
-            for key, value in saved.items():
-                if value is None:
-                    os.environ.pop(key, None)
-                else:
-                    os.environ[key] = value
+        with mock.patch.dict(os.environ, extra), tempfile.TemporaryDirectory(prefix="udaflow-bench-cpu-") as tmp:
+            workdir = Path(tmp)
+            (workdir / "config.yaml").write_text(yaml.safe_dump(config, sort_keys=False))
+            seconds, _ = snakemake(workdir, TARGET)
+            scores = json.loads((workdir / TARGET).read_text())
+            rows.append({
+                "code path": name,
+                "mIoU": scores["miou"],
+                "torch kernels": scores["provenance"]["cpu_code_path"]["torch_capability"],
+                "training s": round(_train_seconds(workdir / "logs/train_source.log"), 1),
+                "target s": round(seconds, 1),
+            })
     native = rows[0]["training s"]
     for row in rows:
         row["training vs native"] = round(row["training s"] / native, 2)
