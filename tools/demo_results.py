@@ -156,9 +156,10 @@ def main(argv: list[str] | None = None) -> int:
         print(f"{CSV.relative_to(REPO)}: {len(table)} rows; {ENVIRONMENT.relative_to(REPO)}")
         return 0
     per_seed = pd.read_csv(CSV, keep_default_na=False, dtype={"step": str})
-    updated = render(README.read_text(), markdown(per_seed, json.loads(ENVIRONMENT.read_text())))
+    current = README.read_text()
+    updated = render(current, markdown(per_seed, json.loads(ENVIRONMENT.read_text())))
     if args.check:
-        if updated != README.read_text():
+        if updated != current:
             print("README.md's demo table is not what docs/demo_results.csv gives: "
                   "run python tools/demo_results.py render")
             return 1
