@@ -4,6 +4,8 @@
   (two-branch ASPP, Caffe BGR inputs; ``pipeline_lib.models.adaptsegnet_import``);
 - ``udaflow import-cpsl CKPT.pkl OUT.pt``: a released CPSL/ProDA checkpoint (warm-up or stage 1-3) as
   a udaflow model file (ProDA head, RGB/255 inputs; ``pipeline_lib.models.proda_import``);
+- ``udaflow import-cbst MODEL.params OUT.pt [--num-classes N]``: a released CBST/MLSL MXNet ResNet-38
+  as a udaflow model file, read without MXNet (``pipeline_lib.models.cbst_import``);
 - ``udaflow import-dasac SNAPSHOT OUT.pt [--teacher]``: a released DA-SAC snapshot's student (or
   momentum teacher) as a udaflow model file (``pipeline_lib.models.dasac_import``);
 - ``udaflow evaluate MODEL.pt --config config.yaml``: the evaluate job on the Cityscapes val list,
@@ -27,6 +29,7 @@ from pipeline_lib.engine import cpu_code_path
 from pipeline_lib.jobs import evaluate
 from pipeline_lib.models import ARCHITECTURES, build_model
 from pipeline_lib.models.adaptsegnet_import import RELEASED_ASPP_BRANCHES, import_adaptsegnet
+from pipeline_lib.models.cbst_import import import_cbst
 from pipeline_lib.models.dasac_import import import_dasac
 from pipeline_lib.models.deeplabv2 import ASPP_BRANCH_CHOICES
 from pipeline_lib.models.imagenet import load_imagenet_weights
@@ -58,6 +61,17 @@ def _import_cpsl(args: argparse.Namespace) -> None:
             raise SystemExit(f"{args.checkpoint}: no learned prototypes_ema (only stage-1 checkpoints carry them)")
         save_prototypes(args.prototypes_out, report.prototypes)
         print(f"{args.prototypes_out}: prototypes_ema {tuple(report.prototypes.shape)}")
+
+
+def _import_cbst(args: argparse.Namespace) -> None:
+    spec, report = import_cbst(args.params, args.output, args.num_classes)
+    print(
+        f"{args.output}: {spec.arch} (CBST fcrna_model_a1), {spec.num_classes} classes, imagenet inputs; "
+        f"{len(report.loaded)} tensors loaded, {len(report.missing)} num_batches_tracked counters absent from the "
+        "file, 0 unexpected"
+    )
+
+
 def _import_dasac(args: argparse.Namespace) -> None:
     network = "teacher" if args.teacher else "student"
     report = import_dasac(args.checkpoint, args.output, network)
@@ -135,6 +149,17 @@ def build_parser() -> argparse.ArgumentParser:
     cpsl.add_argument("output", help="udaflow model file to write, e.g. work/cpsl_released/model.pt")
     cpsl.add_argument("--prototypes-out", help="also write the checkpoint's learned prototypes_ema (stage 1)")
     cpsl.set_defaults(handler=_import_cpsl)
+    cbst = commands.add_parser(
+        "import-cbst",
+        help="write a released CBST/MLSL MXNet ResNet-38 model (.params) as a udaflow model file; also the format "
+        "of config self_training.round0_model",
+    )
+    cbst.add_argument("params", help="MXNet .params, e.g. gta_rna-a1_cls19_s8_ep-0000.params")
+    cbst.add_argument("output", help="udaflow model file to write, e.g. work/cbst_released/model.pt")
+    cbst.add_argument(
+        "--num-classes", type=int, help="the class count the file must have (19 GTA5, 16 SYNTHIA); default: the file's"
+    )
+    cbst.set_defaults(handler=_import_cbst)
     dasac = commands.add_parser(
         "import-dasac",
         help="write a released DA-SAC DeepLab-v2 ResNet-101 snapshot (ABN baseline or final) as a udaflow model file",
@@ -167,7 +192,11 @@ def build_parser() -> argparse.ArgumentParser:
     checker = commands.add_parser(
         "check-imagenet", help="load torchvision ImageNet weights into an architecture and list the keys it used"
     )
-    checker.add_argument("weights", help="torchvision .pth, e.g. resnet101-5d3b4d8f.pth or vgg16-397923af.pth")
+    checker.add_argument(
+        "weights",
+        help="torchvision .pth (resnet101-5d3b4d8f.pth, vgg16-397923af.pth) or, for resnet38, ademxapp's MXNet "
+        "ilsvrc-cls_rna-a1_cls1000_ep-0001.params",
+    )
     checker.add_argument("--arch", choices=ARCHITECTURES, required=True, help="the config's model.arch")
     checker.add_argument("--multi-level", action="store_true", help="with AdaptSegNet's aux head (layer5 on layer3)")
     checker.set_defaults(handler=_check_imagenet)

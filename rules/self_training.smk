@@ -1,6 +1,7 @@
 """Self-training family (CBST / CBST-SP / ST, MLSL SISC and SISC-PWL): one job per step per round.
 
-Round r of method m, all under work/<m>/round<r>/ (shared/spec/cbst_mlsl.md §1-§9):
+Round r of method m, all under work/<m>/round<r>/ (shared/spec/cbst_mlsl.md §1-§9); round 1 starts
+from the source-only model, or from self_training.round0_model (rule selftrain_round0):
 selftrain_predict (one job per shard) -> selftrain_thresholds (gather) -> selftrain_pseudo_labels
 (per shard) -> selftrain_finetune -> work/<m>/round<r>/model.pt, scored by rule evaluate.
 """
@@ -14,6 +15,7 @@ TARGET_TRAIN_LIST = (
 )
 SELF_TRAINING_METHODS = tuple(SELF_TRAINING["methods"])
 SHARDS = range(SELF_TRAINING["shards"])
+ROUND0_RELEASED = bool(SELF_TRAINING["round0_model"])
 
 
 wildcard_constraints:
@@ -45,11 +47,35 @@ rule selftrain_spatial_prior:
         "../workflow/scripts/selftrain_spatial_prior.py"
 
 
+if ROUND0_RELEASED:
+
+    rule selftrain_round0:
+        """Round 0 from a released model: a CBST/MLSL MXNet .params imported, or a udaflow model file checked."""
+        input:
+            model=SELF_TRAINING["round0_model"],
+        output:
+            model=rounds.RELEASED_ROUND0,
+        log:
+            "logs/self_training/round0.log",
+        benchmark:
+            "benchmarks/self_training/round0.tsv"
+        conda:
+            CONDA_ENV
+        threads: 1
+        resources:
+            mem_mb=4000,
+            runtime=10,
+        params:
+            num_classes=config["model"]["num_classes"],
+        script:
+            "../workflow/scripts/selftrain_round0.py"
+
+
 rule selftrain_predict:
     """Predict one target shard with the previous round's model: stride-8 float16 HDF5 + confidence histogram."""
     input:
         model=lambda wildcards: rounds.previous_model(
-            wildcards.method, int(wildcards.round), wildcards.seed_dir
+            wildcards.method, int(wildcards.round), wildcards.seed_dir, ROUND0_RELEASED
         ),
         file_list=TARGET_TRAIN_LIST,
         prior=lambda wildcards: rounds.prior_input(
@@ -142,7 +168,7 @@ rule selftrain_finetune:
     """Fine-tune the previous round's model on the pseudo-labelled targets plus the round's source subset (§3)."""
     input:
         model=lambda wildcards: rounds.previous_model(
-            wildcards.method, int(wildcards.round), wildcards.seed_dir
+            wildcards.method, int(wildcards.round), wildcards.seed_dir, ROUND0_RELEASED
         ),
         heads=lambda wildcards: rounds.previous_heads(
             wildcards.method, int(wildcards.round), wildcards.seed_dir

@@ -96,8 +96,10 @@ def r101_multi() -> DeepLabV2ResNet:
 
 
 def test_build_model_knows_every_architecture():
-    assert ARCHITECTURES == ("deeplabv2_resnet101", "deeplabv2_vgg16", "deeplabv2_resnet_tiny")
-    with pytest.raises(ValueError, match="deeplabv2_resnet101, deeplabv2_vgg16, deeplabv2_resnet_tiny"):
+    assert ARCHITECTURES == (
+        "deeplabv2_resnet101", "deeplabv2_vgg16", "deeplabv2_resnet_tiny", "resnet38", "resnet38_tiny"
+    )
+    with pytest.raises(ValueError, match="deeplabv2_resnet101, deeplabv2_vgg16, deeplabv2_resnet_tiny, resnet38"):
         build_model("resnet50")
     with pytest.raises(ValueError, match="single-level"):
         build_model("deeplabv2_vgg16", multi_level=True)

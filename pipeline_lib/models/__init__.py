@@ -19,14 +19,24 @@ from torch import nn
 
 from pipeline_lib.models.deeplabv2 import DeepLabV2ResNet
 from pipeline_lib.models.deeplabv2_vgg import DeepLabV2VGG16
+from pipeline_lib.models.resnet38 import ResNet38
 
-ARCHITECTURES: tuple[str, ...] = ("deeplabv2_resnet101", "deeplabv2_vgg16", "deeplabv2_resnet_tiny")
+ARCHITECTURES: tuple[str, ...] = (
+    "deeplabv2_resnet101",
+    "deeplabv2_vgg16",
+    "deeplabv2_resnet_tiny",
+    "resnet38",
+    "resnet38_tiny",
+)
 
 # The tiny variant keeps ResNet-101's geometry (stem, strides, dilations, ASPP) with one block per
 # stage and a quarter of the width, so the CPU demo trains in seconds: ~0.86 M parameters, about
 # 0.1 s per SGD step at batch 4, 128x128 on 2 CPU cores.
 TINY_RESNET_LAYERS = (1, 1, 1, 1)
 TINY_RESNET_BASE_WIDTH = 16
+# The tiny ResNet-38 (CBST/MLSL's network) divides every width but the classifier's by 16: ~0.49 M
+# parameters, the same blocks, strides and dilations as the 124 M original.
+TINY_RESNET38_WIDTH_DIVISOR = 16
 
 
 def build_model(
@@ -53,6 +63,13 @@ def build_model(
         return DeepLabV2ResNet(
             num_classes, layers=TINY_RESNET_LAYERS, base_width=TINY_RESNET_BASE_WIDTH, **resnet_options
         )
+    if arch in ("resnet38", "resnet38_tiny"):
+        if multi_level or head != "aspp" or bn_pretrain or aspp_branches_used != 4:
+            raise ValueError(
+                f"{arch} is CBST's single-level network with its own head: multi_level, head, bn_pretrain and "
+                "aspp_branches_used (DeepLab-v2 options) must keep their defaults"
+            )
+        return ResNet38(num_classes, width_divisor=TINY_RESNET38_WIDTH_DIVISOR if arch == "resnet38_tiny" else 1)
     if arch == "deeplabv2_vgg16":
         if head != "aspp" or bn_pretrain:
             raise ValueError("deeplabv2_vgg16 has only the ASPP head and no bn_pretrain (ResNet-only options)")
@@ -62,4 +79,4 @@ def build_model(
     raise ValueError(f"unknown architecture {arch!r}; valid: {', '.join(ARCHITECTURES)}")
 
 
-__all__ = ["ARCHITECTURES", "DeepLabV2ResNet", "DeepLabV2VGG16", "build_model"]
+__all__ = ["ARCHITECTURES", "DeepLabV2ResNet", "DeepLabV2VGG16", "ResNet38", "build_model"]

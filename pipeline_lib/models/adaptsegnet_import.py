@@ -21,7 +21,8 @@ from pathlib import Path
 import torch
 
 from pipeline_lib.engine.checkpoint import load_checkpoint
-from pipeline_lib.models.imagenet import LoadReport, _listing, _unwrap_state_dict
+from pipeline_lib.models.imagenet import _unwrap_state_dict
+from pipeline_lib.models.load_report import LoadReport, listing
 from pipeline_lib.models.serialization import ModelSpec, save_model
 
 #: Input convention of every AdaptSegNet checkpoint (spec B.3).
@@ -87,7 +88,7 @@ def load_adaptsegnet_state_dict(
     required = [key for key in missing if not key.endswith(".num_batches_tracked")]
     if required or unexpected or mismatched:
         categories = {"missing": required, "unexpected": unexpected, "shape-mismatched": mismatched}
-        problems = [_listing(label, keys) for label, keys in categories.items() if keys]
+        problems = [listing(label, keys) for label, keys in categories.items() if keys]
         raise ValueError(f"{path} does not fit {spec.arch} (multi_level={spec.multi_level}): " + "; ".join(problems))
     model.load_state_dict(state, strict=False)
     model.input_convention = ADAPTSEGNET_CONVENTION

@@ -27,7 +27,7 @@ import torch
 
 from pipeline_lib.engine.checkpoint import load_checkpoint
 from pipeline_lib.models.adaptsegnet_import import RESNET_BY_STEM_WIDTH
-from pipeline_lib.models.imagenet import _listing
+from pipeline_lib.models.load_report import listing
 from pipeline_lib.models.serialization import ModelSpec, save_model
 
 #: The network each released snapshot holds: the student (evaluated) or the momentum teacher.
@@ -135,7 +135,7 @@ def load_dasac_snapshot(path: str | Path, network: str = "student") -> tuple[tor
     required = [key for key in missing if not key.endswith(".num_batches_tracked")]
     if required or unexpected or mismatched:
         categories = {"missing": required, "unexpected": unexpected, "shape-mismatched": mismatched}
-        problems = [_listing(label, keys) for label, keys in categories.items() if keys]
+        problems = [listing(label, keys) for label, keys in categories.items() if keys]
         raise ValueError(f"{path}: the {network} does not fit {spec.arch}: " + "; ".join(problems))
     model.load_state_dict(state, strict=False)
     model.input_convention = DASAC_CONVENTION

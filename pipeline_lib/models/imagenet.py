@@ -1,6 +1,7 @@
 """Load torchvision-format ImageNet weights into our backbones by key mapping (no torchvision import).
 
 - ResNet (``resnet101-5d3b4d8f.pth``): keys map one to one, ``fc.*`` is dropped (spec A.3.1, Part C).
+- ResNet-38 (ademxapp ``ilsvrc-cls_rna-a1_cls1000_ep-0001.params``, an MXNet file): ``cbst_import``.
 - VGG-16 (``vgg16-397923af.pth``): ``features.{24,26,28}`` become ``features.{23,25,27}`` (pool4
   removed, spec B.1.5), torchvision's ``classifier.*`` (fc layers) is dropped; fc6/fc7 stay new.
 
@@ -12,48 +13,20 @@ silently training from a half-loaded backbone is the failure this module exists 
 from __future__ import annotations
 
 import re
-from collections import Counter
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
 from pathlib import Path
 
 import torch
 from torch import nn
 
 from pipeline_lib.engine.checkpoint import load_checkpoint
+from pipeline_lib.models.cbst_import import load_imagenet_params
 from pipeline_lib.models.deeplabv2 import DeepLabV2ResNet
 from pipeline_lib.models.deeplabv2_vgg import TORCHVISION_FEATURE_INDEX, DeepLabV2VGG16
+from pipeline_lib.models.load_report import LoadReport, listing
+from pipeline_lib.models.resnet38 import ResNet38
 
-_SHOWN_KEYS = 8  # keys listed per category in an error message
 _VGG_FEATURE_KEY = re.compile(r"features\.(\d+)\.(.+)")
-
-
-@dataclass(frozen=True)
-class LoadReport:
-    """Outcome of a load, by key: ``loaded`` and ``missing`` name our keys, ``unexpected`` the file's.
-
-    ``missing`` holds only keys that may legitimately stay unloaded (new layers, and BN
-    ``num_batches_tracked`` that old torchvision files lack); ``unexpected`` the file keys with no
-    counterpart by design (the ImageNet classifier).
-    """
-
-    loaded: list[str]
-    missing: list[str]
-    unexpected: list[str]
-
-    def describe(self) -> str:
-        """One line for logs: counts, and the missing/unexpected keys grouped by their first component."""
-        return (
-            f"{len(self.loaded)} tensors loaded; {_grouped('missing (kept at their init)', self.missing)}; "
-            f"{_grouped('unexpected (in the file, not used)', self.unexpected)}"
-        )
-
-
-def _grouped(label: str, keys: list[str]) -> str:
-    """``8 missing (layer5.* 8)``: keys counted per top-level module, so a whole head reads as one entry."""
-    groups = Counter(key.split(".", 1)[0] for key in keys)
-    listed = ", ".join(f"{top}.* {count}" for top, count in groups.items())
-    return f"{len(keys)} {label}" + (f" ({listed})" if keys else "")
 
 
 def _resnet_key(key: str) -> str | None:
@@ -83,12 +56,6 @@ def _unwrap_state_dict(obj: object, path: Path) -> dict[str, torch.Tensor]:
     return {key.removeprefix("module."): value for key, value in obj.items()}
 
 
-def _listing(label: str, keys: list[str]) -> str:
-    shown = ", ".join(keys[:_SHOWN_KEYS])
-    more = f", ... ({len(keys) - _SHOWN_KEYS} more)" if len(keys) > _SHOWN_KEYS else ""
-    return f"{len(keys)} {label}: {shown}{more}"
-
-
 def load_imagenet_weights(model: nn.Module, path: str | Path) -> LoadReport:
     """Copy a torchvision ImageNet state dict at ``path`` into ``model``'s pretrained (backbone) part.
 
@@ -99,6 +66,8 @@ def load_imagenet_weights(model: nn.Module, path: str | Path) -> LoadReport:
     path = Path(path)
     if not path.is_file():
         raise FileNotFoundError(f"ImageNet weights not found: {path}")
+    if isinstance(model, ResNet38):
+        return load_imagenet_params(model, path)
     layout = next((layout for cls, layout in _LAYOUTS.items() if isinstance(model, cls)), None)
     if layout is None:
         raise TypeError(f"no torchvision key layout known for {type(model).__name__}")
@@ -131,7 +100,7 @@ def load_imagenet_weights(model: nn.Module, path: str | Path) -> LoadReport:
     ]
     if required or unknown or mismatched:
         categories = {"missing": required, "unexpected": unknown, "shape-mismatched": list(mismatched.values())}
-        problems = [_listing(label, keys) for label, keys in categories.items() if keys]
+        problems = [listing(label, keys) for label, keys in categories.items() if keys]
         raise ValueError(
             f"{path} does not fit {type(model).__name__} as a torchvision ImageNet state dict: " + "; ".join(problems)
         )

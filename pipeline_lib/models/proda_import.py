@@ -23,7 +23,7 @@ import numpy as np
 import torch
 
 from pipeline_lib.engine.checkpoint import load_checkpoint
-from pipeline_lib.models.imagenet import _listing
+from pipeline_lib.models.load_report import listing
 from pipeline_lib.models.serialization import ModelSpec, save_model
 
 #: Input convention of every ProDA/CPSL checkpoint (spec §2.1: mean zeros, no std).
@@ -128,7 +128,7 @@ def load_proda_checkpoint(path: str | Path) -> tuple[torch.nn.Module, ModelSpec,
     required = [key for key in missing if not key.endswith(_COUNTER_SUFFIX)]
     if required or unexpected or mismatched:
         categories = {"missing": required, "unexpected": unexpected, "shape-mismatched": mismatched}
-        problems = [_listing(label, keys) for label, keys in categories.items() if keys]
+        problems = [listing(label, keys) for label, keys in categories.items() if keys]
         raise ValueError(f"{path} does not fit {spec.arch} with the ProDA head: " + "; ".join(problems))
     loaded = [key for key in state if key in ours]
     model.load_state_dict({key: state[key] for key in loaded}, strict=False)
