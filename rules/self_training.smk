@@ -54,7 +54,7 @@ if ROUND0_RELEASED:
         input:
             model=SELF_TRAINING["round0_model"],
         output:
-            model=rounds.RELEASED_ROUND0,
+            model=rounds.RELEASED_SOURCE,
         log:
             "logs/self_training/round0.log",
         benchmark:

@@ -97,7 +97,11 @@ def r101_multi() -> DeepLabV2ResNet:
 
 def test_build_model_knows_every_architecture():
     assert ARCHITECTURES == (
-        "deeplabv2_resnet101", "deeplabv2_vgg16", "deeplabv2_resnet_tiny", "resnet38", "resnet38_tiny"
+        "deeplabv2_resnet101",
+        "deeplabv2_vgg16",
+        "deeplabv2_resnet_tiny",
+        "resnet38",
+        "resnet38_tiny",
     )
     with pytest.raises(ValueError, match="deeplabv2_resnet101, deeplabv2_vgg16, deeplabv2_resnet_tiny, resnet38"):
         build_model("resnet50")

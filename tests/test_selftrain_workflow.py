@@ -1,14 +1,20 @@
-"""End to end: CBST-SP round 1 on the tiny config, then which jobs a change re-runs (dry runs)."""
+"""End to end: CBST-SP round 1 on the tiny config (from the source model, or from a released ResNet-38),
+then which jobs a change re-runs (dry runs)."""
 
 import json
 import re
+from pathlib import Path
 
 import pytest
 from conftest import run_snakemake, tiny_config
+from resnet38_fixture_arrays import fixture_arrays, write_ndarray_list
+
+from pipeline_lib.models.serialization import load_model
 
 pytestmark = pytest.mark.workflow
 
 TARGET = "results/cbst_sp/round1/miou.json"
+FIXTURES = Path(__file__).parent / "fixtures" / "resnet38"
 
 
 def self_training_config() -> dict:
@@ -57,3 +63,27 @@ def test_cbst_sp_round1_end_to_end_and_rerun_scope(workdir):
     assert deleted.returncode == 0, deleted.stdout[-3000:]
     assert planned_jobs(deleted.stdout) == {"selftrain_pseudo_labels": 1, "selftrain_finetune": 1, "evaluate": 1}
     assert "shard=1" in deleted.stdout and "shard=0" not in deleted.stdout
+
+
+def test_cbst_sp_round1_from_a_released_mxnet_round0_model(workdir):
+    """self_training.round0_model = an MXNet ResNet-38 .params: imported once, trained on, and no source training."""
+    meta = json.loads((FIXTURES / "fcrna_a1_cls19_narrow16.json").read_text())
+    released = workdir / "released" / "gta_rna-a1_cls19_s8_ep-0000.params"
+    released.parent.mkdir()
+    write_ndarray_list(released, fixture_arrays(meta["keys"], meta["seed"]))
+    config = self_training_config()
+    config["self_training"]["round0_model"] = str(released)
+    result = run_snakemake(workdir, TARGET, "results/released_source/miou.json", config=config)
+    assert result.returncode == 0, result.stdout[-3000:]
+    assert not re.search(r"^rule train_source:", result.stdout, flags=re.MULTILINE)
+    assert not (workdir / "work/source/model.pt").exists()
+    for model_file in ("work/released_source/model.pt", "work/cbst_sp/round1/model.pt"):
+        _, spec = load_model(workdir / model_file)
+        assert spec.arch == "resnet38_tiny", model_file
+    for target in (TARGET, "results/released_source/miou.json"):
+        assert 0 <= json.loads((workdir / target).read_text())["miou"] <= 100
+
+    config["self_training"]["round0_model"] = str(workdir / "released" / "missing.pth")
+    refused = run_snakemake(workdir, TARGET, "-n", config=config)
+    assert refused.returncode != 0
+    assert "round0_model" in refused.stdout and "does not match" in refused.stdout

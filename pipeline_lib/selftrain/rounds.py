@@ -16,16 +16,16 @@ SPATIAL_PRIOR = "work/spatial_prior/prior.npy"
 
 
 #: Where rule selftrain_round0 writes ``self_training.round0_model`` as a udaflow model file: one
-#: released model is every seed's round 0, and ``results/released_round0/miou.json`` scores it.
-RELEASED_ROUND0 = "work/released_round0/model.pt"
+#: released model is every seed's round 0, and ``results/released_source/miou.json`` scores it.
+RELEASED_SOURCE = "work/released_source/model.pt"
 
 
-def previous_model(method: str, round_index: int, seed_dir: str = "", released_round0: bool = False) -> str:
+def previous_model(method: str, round_index: int, seed_dir: str = "", released_source: bool = False) -> str:
     """The model round ``round_index`` fine-tunes; ``seed_dir`` is the seed's folder
     (``pipeline_lib.seeds.seed_dir``): each seed's rounds start from its own source model, or all
-    from the released one (``self_training.round0_model``) when ``released_round0``."""
+    from the released one (``self_training.round0_model``) when ``released_source``."""
     if round_index == 1:
-        return RELEASED_ROUND0 if released_round0 else f"work/{seed_dir}source/model.pt"
+        return RELEASED_SOURCE if released_source else f"work/{seed_dir}source/model.pt"
     return f"work/{seed_dir}{method}/round{round_index - 1}/model.pt"
 
 
