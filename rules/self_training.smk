@@ -9,13 +9,19 @@ selftrain_predict (one job per shard) -> selftrain_thresholds (gather) -> selftr
 from pipeline_lib.selftrain import rounds
 
 SELF_TRAINING = config["self_training"]
-# The full target train list unless a custom one (e.g. CBST's 505-image subset) is configured.
+CITYSCAPES_TRAIN_LIST = "data/converted/cityscapes/train.csv"
+# The full target train list unless a custom one is configured: a name,image,label CSV, or a reference
+# .lst (CBST/MLSL's 505-image train.lst) that rule selftrain_target_list turns into one.
+REFERENCE_TARGET_LIST = str(SELF_TRAINING["target_list"] or "").endswith(".lst")
 TARGET_TRAIN_LIST = (
-    SELF_TRAINING["target_list"] or "data/converted/cityscapes/train.csv"
+    "work/target_list.csv"
+    if REFERENCE_TARGET_LIST
+    else SELF_TRAINING["target_list"] or CITYSCAPES_TRAIN_LIST
 )
 SELF_TRAINING_METHODS = tuple(SELF_TRAINING["methods"])
 SHARDS = range(SELF_TRAINING["shards"])
 ROUND0_RELEASED = bool(SELF_TRAINING["round0_model"])
+RELEASED_PRIOR = SELF_TRAINING["spatial_prior"]["file"]
 
 
 wildcard_constraints:
@@ -25,9 +31,10 @@ wildcard_constraints:
 
 
 rule selftrain_spatial_prior:
-    """CBST-SP's spatial prior: per-class position frequencies of the source labels (§5)."""
+    """CBST-SP's spatial prior: per-class position frequencies of the source labels, or the released .mat (§5)."""
     input:
-        file_list=source_split(),
+        file_list=[] if RELEASED_PRIOR else source_split(),
+        released=RELEASED_PRIOR or [],
     output:
         prior=rounds.SPATIAL_PRIOR,
     log:
@@ -45,6 +52,27 @@ rule selftrain_spatial_prior:
         prior=SELF_TRAINING["spatial_prior"],
     script:
         "../workflow/scripts/selftrain_spatial_prior.py"
+
+
+if REFERENCE_TARGET_LIST:
+
+    rule selftrain_target_list:
+        """The frames of a reference .lst (CBST/MLSL data_list/cityscapes/train.lst) from the converted train split."""
+        input:
+            reference_list=SELF_TRAINING["target_list"],
+            train_list=CITYSCAPES_TRAIN_LIST,
+        output:
+            file_list=TARGET_TRAIN_LIST,
+        log:
+            "logs/self_training/target_list.log",
+        conda:
+            CONDA_ENV
+        threads: 1
+        resources:
+            mem_mb=1000,
+            runtime=10,
+        script:
+            "../workflow/scripts/selftrain_target_list.py"
 
 
 if ROUND0_RELEASED:

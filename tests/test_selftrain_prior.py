@@ -1,10 +1,17 @@
 """CBST-SP spatial prior: built from source label positions, applied by multiplication (spec §5)."""
 
+import h5py
 import numpy as np
 import pytest
+import scipy.io
 import torch
 
-from pipeline_lib.selftrain.spatial_prior import apply_spatial_prior, class_position_counts, spatial_prior
+from pipeline_lib.selftrain.spatial_prior import (
+    apply_spatial_prior,
+    class_position_counts,
+    read_prior_mat,
+    spatial_prior,
+)
 
 
 def sky_over_road(height=8, width=8):
@@ -47,3 +54,46 @@ def test_apply_multiplies_after_resizing_and_can_flip_the_argmax():
     assert weighted.argmax(dim=0).tolist() == [[0, 1]]  # the prior moves the right pixel to class 1
     with pytest.raises(ValueError, match="prior has 3 classes"):
         apply_spatial_prior(scores, torch.ones(3, 1, 1))
+
+
+def _reference_prior(num_classes: int = 19) -> np.ndarray:
+    """A (C, H, W) prior like CBST's prior_array.mat: sum-normalised per class (tiny values), one negative."""
+    rng = np.random.default_rng(0)
+    prior = rng.random((num_classes, 6, 10)).astype(np.float32)
+    prior /= prior.sum(axis=(1, 2), keepdims=True)
+    prior[3, 0, 0] = -1e-7
+    return prior
+
+
+def test_released_mat_v5_is_read_like_scipy_and_scaled_without_moving_a_label(tmp_path):
+    array = _reference_prior()
+    path = tmp_path / "prior_array.mat"
+    scipy.io.savemat(path, {"prior_array": array})
+    prior = read_prior_mat(path, 19)
+    assert prior.shape == (19, 6, 10) and prior.dtype == np.float32
+    assert prior.max() == pytest.approx(1.0) and prior.min() == 0.0
+    # One global factor: the class-balanced labelling argmax(prior·P / t_c) cannot change.
+    scores = np.random.default_rng(1).random((19, 6, 10)).astype(np.float32)
+    clipped = np.clip(array, 0, None)
+    original, scaled = clipped * scores, prior * scores
+    thresholds_original = np.quantile(original.reshape(19, -1), 0.8, axis=1)[:, None, None]
+    thresholds_scaled = np.quantile(scaled.reshape(19, -1), 0.8, axis=1)[:, None, None]
+    assert np.array_equal((original / thresholds_original).argmax(0), (scaled / thresholds_scaled).argmax(0))
+
+
+def test_released_mat_v73_hdf5_axes_are_transposed_back(tmp_path):
+    array = _reference_prior()
+    path = tmp_path / "prior_array.mat"
+    with h5py.File(path, "w") as mat:  # MATLAB -v7.3 stores column-major: h5py sees the axes reversed
+        mat["prior_array"] = array.transpose()
+    np.testing.assert_allclose(read_prior_mat(path, 19), np.clip(array, 0, None) / array.max(), rtol=1e-6)
+
+
+def test_a_released_mat_that_does_not_fit_is_refused_by_name(tmp_path):
+    path = tmp_path / "prior_array.mat"
+    scipy.io.savemat(path, {"prior": _reference_prior()})
+    with pytest.raises(ValueError, match=r"prior_array.mat: no variable 'prior_array' \(found prior\)"):
+        read_prior_mat(path, 19)
+    scipy.io.savemat(path, {"prior_array": _reference_prior(16)})
+    with pytest.raises(ValueError, match=r"has shape \(16, 6, 10\), expected \(19, height, width\)"):
+        read_prior_mat(path, 19)

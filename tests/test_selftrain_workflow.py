@@ -66,13 +66,21 @@ def test_cbst_sp_round1_end_to_end_and_rerun_scope(workdir):
 
 
 def test_cbst_sp_round1_from_a_released_mxnet_round0_model(workdir):
-    """self_training.round0_model = an MXNet ResNet-38 .params: imported once, trained on, and no source training."""
+    """self_training.round0_model = an MXNet ResNet-38 .params: imported once, trained on, no source training;
+    self_training.target_list = a reference .lst: only its frames, in its order, are pseudo-labelled."""
     meta = json.loads((FIXTURES / "fcrna_a1_cls19_narrow16.json").read_text())
     released = workdir / "released" / "gta_rna-a1_cls19_s8_ep-0000.params"
     released.parent.mkdir()
     write_ndarray_list(released, fixture_arrays(meta["keys"], meta["seed"]))
     config = self_training_config()
     config["self_training"]["round0_model"] = str(released)
+    # CBST's own target list format: a .lst of Cityscapes paths, here three of the demo's train frames.
+    listed = ["bremen_000000_000019", "aachen_000000_000019", "bochum_000000_000019"]
+    reference_list = workdir / "released" / "train.lst"
+    city = {name: name.split("_")[0] for name in listed}
+    lines = [f"leftImg8bit/train/{city[n]}/{n}_leftImg8bit.png\tgtFine/train/{city[n]}/{n}_gtFine.png" for n in listed]
+    reference_list.write_text("\n".join(lines) + "\n")
+    config["self_training"]["target_list"] = str(reference_list)
     result = run_snakemake(workdir, TARGET, "results/released_source/miou.json", config=config)
     assert result.returncode == 0, result.stdout[-3000:]
     assert not re.search(r"^rule train_source:", result.stdout, flags=re.MULTILINE)
@@ -80,6 +88,7 @@ def test_cbst_sp_round1_from_a_released_mxnet_round0_model(workdir):
     for model_file in ("work/released_source/model.pt", "work/cbst_sp/round1/model.pt"):
         _, spec = load_model(workdir / model_file)
         assert spec.arch == "resnet38_tiny", model_file
+    assert [line.split(",")[0] for line in (workdir / "work/target_list.csv").read_text().splitlines()[1:]] == listed
     for target in (TARGET, "results/released_source/miou.json"):
         assert 0 <= json.loads((workdir / target).read_text())["miou"] <= 100
 

@@ -12,6 +12,10 @@ Gaussian, and normalise. ``normalization`` is an option, as the spec recommends:
   that are spatially concentrated relative to their own peak.
 - ``per_pixel``: p(c | position), the classes summing to 1 at every position.
 
+The reference instead loads an unpublished ``spatial_prior/<source>/prior_array.mat`` (variable
+``prior_array``, (C, 1024, 2048)); ``read_prior_mat`` reads that file when the user has it
+(``self_training.spatial_prior.file``).
+
 Applied as the reference does (CBST ``solve_ST.py`` L847-852): multiplied elementwise into the
 probabilities at the image's resolution before the argmax, the thresholds and the label assignment,
 with no renormalisation afterwards, and never in the training loss.
@@ -20,8 +24,11 @@ with no renormalisation afterwards, and never in the training loss.
 from __future__ import annotations
 
 from collections.abc import Iterable
+from pathlib import Path
 
+import h5py
 import numpy as np
+import scipy.io
 import torch
 import torch.nn.functional as F
 from scipy.ndimage import gaussian_filter
@@ -69,3 +76,39 @@ def apply_spatial_prior(scores: torch.Tensor, prior: torch.Tensor) -> torch.Tens
         size = tuple(scores.shape[-2:])
         prior = F.interpolate(prior[None].float(), size=size, mode="bilinear", align_corners=False)[0]
     return scores * prior.to(scores.device, scores.dtype)
+
+
+MAT_VARIABLE = "prior_array"
+
+
+def read_prior_mat(path: str | Path, num_classes: int) -> np.ndarray:
+    """The reference's ``prior_array.mat`` as a (C, H, W) float32 prior in [0, 1].
+
+    MATLAB v5 files are read with scipy.io as the reference reads them (``solve_ST.py`` L775-779);
+    v7.3 files are HDF5, whose axes h5py returns reversed (column-major), so they are transposed back.
+    Two changes, neither of which moves a pseudo-label: negative values (the smoothing may leave
+    some; the reference's clamp is commented out) are set to 0, and the array is divided by its
+    global maximum so that prior·P fits the [0, 1] confidence histograms. One global factor scales
+    every score and every class threshold t_c alike, so argmax(prior·P / t_c) is unchanged.
+    """
+    path = Path(path)
+    if not path.is_file():
+        raise FileNotFoundError(f"spatial prior file {path} does not exist")
+    if h5py.is_hdf5(path):
+        with h5py.File(path, "r") as mat:
+            if MAT_VARIABLE not in mat:
+                raise ValueError(f"{path}: no variable {MAT_VARIABLE!r} (found {', '.join(mat)})")
+            array = np.asarray(mat[MAT_VARIABLE]).transpose()
+    else:
+        variables = scipy.io.loadmat(path)
+        if MAT_VARIABLE not in variables:
+            found = ", ".join(key for key in variables if not key.startswith("__"))
+            raise ValueError(f"{path}: no variable {MAT_VARIABLE!r} (found {found})")
+        array = variables[MAT_VARIABLE]
+    if array.ndim != 3 or array.shape[0] != num_classes:
+        raise ValueError(f"{path}: {MAT_VARIABLE} has shape {array.shape}, expected ({num_classes}, height, width)")
+    prior = np.clip(array.astype(np.float32), 0.0, None)
+    peak = float(prior.max())
+    if not np.isfinite(peak) or peak <= 0:
+        raise ValueError(f"{path}: {MAT_VARIABLE} has no positive finite value (max {peak})")
+    return prior / peak

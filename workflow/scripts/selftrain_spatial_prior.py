@@ -4,7 +4,7 @@ from pipeline_lib.joblog import job_log
 
 with job_log(snakemake.log[0]):
     selftrain_spatial_prior.run(
-        snakemake.input.file_list,
+        snakemake.input.file_list or None,
         snakemake.output.prior,
         num_classes=snakemake.params.num_classes,
         **snakemake.params.prior,
