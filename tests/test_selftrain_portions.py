@@ -5,6 +5,7 @@ import math
 import numpy as np
 import pytest
 
+from pipeline_lib.methods.self_training import round_iterations
 from pipeline_lib.selftrain.portions import PortionSchedule, round_learning_rate, source_subset
 
 
@@ -43,3 +44,13 @@ def test_cumulative_source_subsets_are_nested_and_random_ones_are_not():
     assert not np.array_equal(first, second)
     with pytest.raises(ValueError, match="source_sample_policy"):
         source_subset(10, 0.5, 0, 1, "stratified")
+
+
+def test_epochs_per_round_give_the_reference_step_counts():
+    """2 epochs at batch 2 of int(24966 s_r) GTA5 frames + 505 targets: spec §2.2's 1252 ... 1566 steps."""
+    sources = [int(24966 * s) for s in (0.03, 0.0325, 0.035, 0.0375, 0.04, 0.0425)]
+    steps = [round_iterations(150, 2, count + 505, 2) for count in sources]
+    assert steps == [1252, 1316, 1378, 1440, 1502, 1566]
+    assert round_iterations(150, None, 1253, 2) == 150
+    with pytest.raises(ValueError, match="1 training frames give no full batch of 2"):
+        round_iterations(150, 2, 1, 2)

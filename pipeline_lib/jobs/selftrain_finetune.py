@@ -19,7 +19,7 @@ from pipeline_lib.engine.checkpoint import load_checkpoint, save_checkpoint
 from pipeline_lib.engine.device import select_device, set_cpu_threads
 from pipeline_lib.engine.trainer import CHECKPOINT_NAME, LOG_NAME, EngineSettings
 from pipeline_lib.jobs.train_source import settings_fingerprint
-from pipeline_lib.methods.self_training import FineTuneConfig, fine_tune
+from pipeline_lib.methods.self_training import FineTuneConfig, fine_tune, round_iterations
 from pipeline_lib.models.serialization import load_model, save_model
 from pipeline_lib.selftrain.mining import MiningAugmentation, mining_classes
 from pipeline_lib.selftrain.mlsl import PresenceHead
@@ -100,7 +100,7 @@ def run(
     )
     dataset = SegmentationDataset(union, transform, model.input_convention, seed=seed + round_index)
     config = FineTuneConfig(
-        iterations=settings["iterations"],
+        iterations=round_iterations(settings["iterations"], settings["epochs"], len(dataset), settings["batch_size"]),
         batch_size=settings["batch_size"],
         lr=round_learning_rate(settings["lr"], round_index, settings["lr_decay"]),
         momentum=settings["momentum"],

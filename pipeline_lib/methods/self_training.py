@@ -43,6 +43,21 @@ class FineTuneConfig:
     pwl_presence_factor: float = 0.0225
 
 
+def round_iterations(iterations: int, epochs: int | None, num_samples: int, batch_size: int) -> int:
+    """SGD steps of one round: ``iterations``, or ``epochs`` passes over the round's training list.
+
+    CBST's ``solve_AO.py`` trains each round for ``--epoch-per-round`` epochs (2) of the source subset
+    plus every target image, ``num_samples // batch_size`` full batches each, so the step count grows
+    with the source portion (1252 ... 1566 per round with the README's GTA5 settings, spec §2.2).
+    """
+    if epochs is None:
+        return iterations
+    steps = epochs * (num_samples // batch_size)
+    if steps < 1:
+        raise ValueError(f"{num_samples} training frames give no full batch of {batch_size}")
+    return steps
+
+
 def point_sampled(labels: torch.Tensor) -> torch.Tensor:
     """Labels sampled at stride 8 from offset 4, the grid CBST computes its loss on (§3.1 step 6)."""
     return labels[..., 4::8, 4::8]
