@@ -66,15 +66,19 @@ def check_dataset_roots():
 check_dataset_roots()
 
 
-def check_weight_files():
-    """Fail at parse time, naming the config key, when a weights file the config names is not a file:
-    a job would find out only after Snakemake had deleted the outputs it is about to replace.
+def check_input_files():
+    """Fail at parse time, naming the config key, when a weights or list file the config names is not a
+    file: a job would find out only after Snakemake had deleted the outputs it is about to replace.
     """
+    self_training = config["self_training"]
     named = {
         "model.imagenet_weights": config["model"]["imagenet_weights"],
         "cpsl.distillation.student_init": config["cpsl"]["distillation"][
             "student_init"
         ],
+        "self_training.round0_model": self_training["round0_model"],
+        "self_training.target_list": self_training["target_list"],
+        "self_training.spatial_prior.file": self_training["spatial_prior"]["file"],
     }
     problems = [
         f"config key {key}: file '{path}' does not exist"
@@ -85,7 +89,7 @@ def check_weight_files():
         raise WorkflowError("\n".join(problems))
 
 
-check_weight_files()
+check_input_files()
 
 
 def dataset_inputs(wildcards):

@@ -3,6 +3,18 @@
 DEFAULT_TARGETS.extend(["results/dasac_baseline/miou.json", "results/dasac/miou.json"])
 
 
+def dasac_backbone():
+    """DA-SAC's per-network values for model.arch; looked up only when a DA-SAC job is planned."""
+    arch = config["model"]["arch"]
+    backbones = config["dasac"]["backbones"]
+    if arch not in backbones:
+        raise WorkflowError(
+            f"config key dasac.backbones: no entry for model.arch '{arch}' (known: {', '.join(backbones)}); "
+            "DA-SAC's networks are DeepLab-v2 ones"
+        )
+    return backbones[arch]
+
+
 rule train_dasac_baseline:
     """ABN baseline: source CE with target images passed through BN in train mode (spec A.4)."""
     input:
@@ -93,7 +105,7 @@ rule train_dasac:
                 for key in ("ce_normalization", "momentum", "weight_decay")
             },
         },
-        backbone=config["dasac"]["backbones"][config["model"]["arch"]],
+        backbone=lambda wildcards: dasac_backbone(),
         uniform_prior=config["dasac"]["uniform_prior"],
         engine=training_engine,
         compute=config["compute"],

@@ -242,3 +242,95 @@ def test_overlay_alone_stops_at_its_placeholders(tmp_path, source):
     result = run_snakemake(tmp_path, "-n", "--configfile", str(overlay))
     assert result.returncode != 0
     assert f"config key datasets.{source}.root: folder '{placeholder}' does not exist" in result.stdout
+
+
+#: The CBST/MLSL overlays (merged after real_gta5.yaml): the README commands' values, and the method they run.
+CBST_CHAINS = {
+    "real_gta5_cbst.yaml": ("cbst_sp", {"self_training.prediction.scales": [1850 / 2048]}, 2),
+    "real_gta5_mlsl_sisc.yaml": ("mlsl_sisc", {"self_training.prediction.scales": [1.0]}, 2),
+    "real_gta5_mlsl_sisc_pwl.yaml": ("mlsl_sisc_pwl", {"self_training.prediction.scales": [1.0]}, 1),
+}
+CBST_COMMON = {
+    "model.arch": "resnet38",
+    "self_training.rounds": 6,
+    "self_training.training.epochs": 2,
+    "self_training.training.lr": 1.0e-4,
+    "self_training.training.bn_mode": "frozen",
+    "self_training.training.augmentation": {"scale": [0.7, 1.3], "crop": [504, 504], "hflip": 0.5},
+    "self_training.portions.target": {"initial": 0.15, "step": 0.05, "max": 0.5},
+    "self_training.portions.source": {"initial": 0.03, "step": 0.0025, "max": 0.06},
+    "self_training.prediction.flip": True,
+    "self_training.source_sample_policy": "cumulative",
+    "self_training.mining": {"port": 0.8, "id_number": 3, "thresh": 0.001},
+    "training.source.iterations": 46811,
+    "training.source.batch_size": 16,
+    "training.source.lr": 0.0016,
+    "training.source.poly_power": 0.0,
+    "evaluation.flip": True,
+}
+
+
+def cbst_files(root: Path) -> dict:
+    """The released files the CBST overlays name, as dummies (a dry run reads none of them)."""
+    root.mkdir(parents=True, exist_ok=True)
+    files = {}
+    for key, name in (
+        ("round0_model", "gta_rna-a1_cls19_s8_ep-0000.params"),
+        ("target_list", "train.lst"),
+        ("imagenet", "ilsvrc-cls_rna-a1_cls1000_ep-0001.params"),
+    ):
+        (root / name).write_bytes(b"not read by a dry run")
+        files[key] = str(root / name)
+    return {
+        "model": {"imagenet_weights": files["imagenet"]},
+        "self_training": {"round0_model": files["round0_model"], "target_list": files["target_list"]},
+    }
+
+
+@pytest.mark.parametrize("overlay_name", sorted(CBST_CHAINS))
+def test_cbst_mlsl_overlays_plan_the_readme_runs_from_the_released_model(tmp_path, overlay_name):
+    method, values, batch = CBST_CHAINS[overlay_name]
+    chain = [OVERLAYS / "real_gta5.yaml", OVERLAYS / "real_gta5_cbst.yaml"]
+    if overlay_name != "real_gta5_cbst.yaml":
+        chain.append(OVERLAYS / overlay_name)
+    workdir = tmp_path / "run"
+    workdir.mkdir()
+    (workdir / "config.yaml").write_text((REPO / "config.yaml").read_text())
+    paths = tmp_path / "paths.yaml"
+    user = fake_datasets(tmp_path / "data")
+    released = cbst_files(tmp_path / "released")
+    user["model"] = released["model"]
+    user["self_training"] = released["self_training"]
+    paths.write_text(yaml.safe_dump(user))
+
+    shipped = yaml.safe_load((REPO / "config.yaml").read_text())
+    for overlay in chain:
+        assert overridden_keys(yaml.safe_load(overlay.read_text()), shipped) == [], overlay.name
+    config = merged_config(*chain, paths)
+    for key, expected in {**CBST_COMMON, **values, "self_training.training.batch_size": batch}.items():
+        assert_close(lookup(config, key), expected, key)
+
+    target = f"results/{method}/round6/miou.json"
+    files = [*map(str, chain), str(paths)]
+    result = run_snakemake(workdir, "-n", target, "results/source/miou.json", "--configfile", *files)
+    assert result.returncode == 0, result.stdout
+    out = result.stdout
+    assert re.search(r"^selftrain_round0\s+1$", out, re.M) and re.search(r"^selftrain_target_list\s+1$", out, re.M)
+    assert re.search(r"^selftrain_finetune\s+6$", out, re.M), out
+    # Round 1 starts from the imported released model; the source model is trained only for its own target.
+    round1 = re.search(r"^rule selftrain_predict:\n(.*?)(?=^\S|\Z)", out, re.M | re.S).group(1)
+    assert "work/released_source/model.pt" in out and "work/target_list.csv" in round1
+
+
+def test_cbst_overlay_alone_stops_at_its_released_file_placeholders(tmp_path):
+    (tmp_path / "config.yaml").write_text((REPO / "config.yaml").read_text())
+    user = fake_datasets(tmp_path / "data")
+    paths = tmp_path / "paths.yaml"
+    paths.write_text(yaml.safe_dump(user))
+    chain = [str(OVERLAYS / "real_gta5.yaml"), str(OVERLAYS / "real_gta5_cbst.yaml"), str(paths)]
+    result = run_snakemake(tmp_path, "-n", "--configfile", *chain)
+    assert result.returncode != 0
+    overlay = yaml.safe_load((OVERLAYS / "real_gta5_cbst.yaml").read_text())
+    for key in ("round0_model", "target_list"):
+        placeholder = overlay["self_training"][key]
+        assert f"config key self_training.{key}: file '{placeholder}' does not exist" in result.stdout
