@@ -11,9 +11,11 @@ from __future__ import annotations
 import math
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 
 from pipeline_lib.data.labels import TRAIN_CLASSES
+from pipeline_lib.metrics import per_class_iou
 
 _LABEL_ID_SUFFIX = "_leftImg8bit.png"
 
@@ -60,3 +62,26 @@ def official_summary(result: dict) -> dict:
         "per_class": {name: percent(result["classScores"][name]) for name in TRAIN_CLASSES},
         "evaluator": "cityscapesScripts evalPixelLevelSemanticLabeling (instance level off)",
     }
+
+
+#: Largest |official - ours| mIoU (as a fraction) that counts as agreement: both count the same pixels.
+AGREEMENT_TOLERANCE = 1e-6
+
+
+def check_agreement(official: dict, ours_confusion: list[list[int]], ours_path: str) -> float:
+    """|official - ours| mIoU as a fraction, from the official raw score and our stored confusion matrix.
+
+    Both are unrounded (``miou.json``'s ``miou`` is rounded to 1e-4 percent), so any difference above
+    ``AGREEMENT_TOLERANCE`` is a real disagreement: a ``ValueError`` naming both numbers.
+    """
+    official_miou = official["averageScoreClasses"]
+    ours_miou = float(np.nanmean(per_class_iou(np.asarray(ours_confusion, dtype=np.int64))))
+    if official_miou is None or math.isnan(official_miou):
+        raise ValueError("the official evaluator scored no class (no ground-truth pixels matched)")
+    difference = abs(official_miou - ours_miou)
+    if difference > AGREEMENT_TOLERANCE:
+        raise ValueError(
+            f"official mIoU {official_miou * 100:.6f} differs from {ours_path}'s {ours_miou * 100:.6f} by "
+            f"{difference * 100:.6f} points: the label-ID PNGs and our confusion matrix disagree"
+        )
+    return difference

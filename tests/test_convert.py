@@ -280,3 +280,16 @@ def test_every_frame_skipped_gives_the_reasons(tmp_path):
 def test_missing_dataset_folder_is_named(tmp_path):
     with pytest.raises(FileNotFoundError, match=r"GTA5 images folder not found: .* \(config key datasets.gta5.root\)"):
         list_gta5(tmp_path / "nowhere")
+
+
+def test_label_id_34_is_ignore_in_gta5_and_an_error_in_cityscapes(tmp_path):
+    """GTA5's palette has index 34 (void); a Cityscapes gtFine labelIds PNG has IDs 0..33 only."""
+    label = road(4, 4)
+    label[0, 0] = 34
+    make_gta5(tmp_path / "gta5", [(noisy_image(4, 4), label)])
+    convert_labels("gta5", list_gta5(tmp_path / "gta5"), tmp_path / "g", tmp_path / "g.csv", split="all")
+    assert image_io.read_index_label(tmp_path / "g" / "00001.png")[0, 0] == 255
+    make_cityscapes(tmp_path / "cityscapes", "val", [(noisy_image(4, 4), label)])
+    samples = list_cityscapes(tmp_path / "cityscapes", "val")
+    with pytest.raises(LabelConversionError, match=r"gtFine_labelIds.png: label values \[34\]"):
+        convert_labels("cityscapes", samples, tmp_path / "c", tmp_path / "c.csv", split="val")

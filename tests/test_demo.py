@@ -27,6 +27,7 @@ from pipeline_lib.data.labels import (
     NUM_CLASSES,
     SYNTHIA_CLASSES,
     cityscapes_to_train_id_lut,
+    gta5_to_train_id_lut,
 )
 
 # Four images per set: the rare classes are forced into images by a rotation of four (SceneStyle.forced).
@@ -70,7 +71,7 @@ def test_file_names_follow_the_real_layouts(demo: tuple[Path, dict]) -> None:
 
 def test_gta5_labels_are_palette_pngs_of_cityscapes_label_ids(demo: tuple[Path, dict]) -> None:
     root, _ = demo
-    lut = cityscapes_to_train_id_lut()
+    lut = gta5_to_train_id_lut()
     car = next(label for label in CITYSCAPES_LABELS if label.name == "car")
     for path in sorted((root / "gta5" / "labels").glob("*.png")):
         with Image.open(path) as image:

@@ -15,6 +15,13 @@ def test_cityscapes_lut_matches_official_table():
     for label_id in range(labels.MAX_CITYSCAPES_LABEL_ID + 1):
         assert lut[label_id] == OFFICIAL_LABEL_TO_TRAIN.get(label_id, 255), label_id
     assert (lut[labels.MAX_CITYSCAPES_LABEL_ID + 1 :] == -1).all()
+    assert lut[34] == -1  # not a Cityscapes label ID: an error in gtFine, not ignore
+
+
+def test_gta5_lut_adds_only_palette_index_34_as_ignore():
+    gta5, cityscapes = labels.gta5_to_train_id_lut(), labels.cityscapes_to_train_id_lut()
+    assert gta5[34] == 255 and (gta5[35:] == -1).all()
+    assert (gta5[:34] == cityscapes[:34]).all()
 
 
 def test_synthia_lut_matches_official_table():

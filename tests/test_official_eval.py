@@ -8,7 +8,7 @@ import torch
 from pipeline_lib.data import image_io
 from pipeline_lib.data.labels import cityscapes_to_train_id_lut, train_id_to_label_id_lut
 from pipeline_lib.metrics import ConfusionMatrix, per_class_iou
-from pipeline_lib.official_eval import official_summary, pair_predictions, run_official_evaluator
+from pipeline_lib.official_eval import check_agreement, official_summary, pair_predictions, run_official_evaluator
 
 pytest.importorskip("cityscapesscripts", reason="install udaflow[test] for the official evaluator")
 
@@ -40,6 +40,13 @@ def test_official_evaluator_matches_our_miou(tmp_path):
     assert official["averageScoreClasses"] == pytest.approx(np.nanmean(ours), abs=1e-6)
     summary = official_summary(official)
     assert summary["per_class"]["road"] == pytest.approx(ours[0] * 100, abs=1e-3)
+    matrix = confusion.matrix.numpy().tolist()
+    assert check_agreement(official, matrix, "miou.json") <= 1e-6
+    # One pixel moved between two classes of our matrix: a difference far below a rounding step, an error.
+    matrix[0][0] -= 1
+    matrix[0][1] += 1
+    with pytest.raises(ValueError, match=r"official mIoU \d+\.\d{6} differs from miou.json's \d+\.\d{6} by"):
+        check_agreement(official, matrix, "miou.json")
 
 
 def test_missing_prediction_says_how_to_get_it(tmp_path):

@@ -29,7 +29,7 @@ from pipeline_lib.data.image_io import (
     read_synthia_label,
     write_label,
 )
-from pipeline_lib.data.labels import cityscapes_to_train_id_lut, synthia_to_train_id_lut
+from pipeline_lib.data.labels import cityscapes_to_train_id_lut, gta5_to_train_id_lut, synthia_to_train_id_lut
 
 log = logging.getLogger(__name__)
 
@@ -267,7 +267,8 @@ def convert_labels(
     _check_size_policy(dataset, size_mismatch)
     if not samples:
         raise LabelConversionError(f"no {dataset} '{split}' frames given to convert")
-    lut = synthia_to_train_id_lut() if dataset == "synthia" else cityscapes_to_train_id_lut()
+    luts = {"synthia": synthia_to_train_id_lut, "gta5": gta5_to_train_id_lut, "cityscapes": cityscapes_to_train_id_lut}
+    lut = luts[dataset]()
     out_dir.mkdir(parents=True, exist_ok=True)
     report = ConversionReport(dataset, split, expected_total=GTA5_FRAME_COUNT if dataset == "gta5" else None)
     rows: list[dict] = []

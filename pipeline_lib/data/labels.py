@@ -60,9 +60,11 @@ CITYSCAPES_LABELS: tuple[CityscapesLabel, ...] = (
     CityscapesLabel("bicycle", 33, 18, "vehicle", False, (119, 11, 32)),
 )
 
-# The highest label ID drawn into Cityscapes/GTA5 label images. GTA5's palette also has index 34
-# (ProDA lists it as void); anything above is not in the table and is reported as an error.
-MAX_CITYSCAPES_LABEL_ID = 34
+# The highest label ID of the official Cityscapes table (cityscapesScripts: 0..33, plus -1 which is
+# never drawn): anything above in a gtFine labelIds PNG is an error naming the file.
+MAX_CITYSCAPES_LABEL_ID = 33
+# GTA5's palette PNGs also use index 34 (ProDA lists it as void): ignore there, and only there.
+MAX_GTA5_LABEL_ID = 34
 
 TRAIN_CLASSES: tuple[str, ...] = tuple(
     label.name for label in sorted(CITYSCAPES_LABELS, key=lambda lab: lab.train_id) if label.train_id != 255
@@ -130,8 +132,13 @@ def _lut(pairs: dict[int, int], max_valid: int, size: int) -> np.ndarray:
 
 
 def cityscapes_to_train_id_lut() -> np.ndarray:
-    """LUT over 8-bit Cityscapes/GTA5 label IDs; -1 marks a value outside the official table."""
+    """LUT over 8-bit Cityscapes label IDs; -1 marks a value outside the official table (34 included)."""
     return _lut({lab.id: lab.train_id for lab in CITYSCAPES_LABELS if lab.id >= 0}, MAX_CITYSCAPES_LABEL_ID, 256)
+
+
+def gta5_to_train_id_lut() -> np.ndarray:
+    """LUT over GTA5's palette indices: the Cityscapes table plus index 34 as ignore."""
+    return _lut({lab.id: lab.train_id for lab in CITYSCAPES_LABELS if lab.id >= 0}, MAX_GTA5_LABEL_ID, 256)
 
 
 def synthia_to_train_id_lut() -> np.ndarray:
