@@ -34,6 +34,7 @@ from pipeline_lib.models.dasac_import import import_dasac
 from pipeline_lib.models.deeplabv2 import ASPP_BRANCH_CHOICES
 from pipeline_lib.models.imagenet import load_imagenet_weights
 from pipeline_lib.models.proda_import import import_proda
+from pipeline_lib.models.serialization import evaluation_preprocessing
 
 VAL_LIST = "data/converted/cityscapes/val.csv"
 
@@ -95,8 +96,14 @@ def _evaluate(args: argparse.Namespace) -> None:
     cpu_code_path.apply(config["compute"].get("cpu_code_path", "portable"))
     cpu_code_path.configure_torch()
     evaluation = dict(config["evaluation"])
+    recorded = evaluation_preprocessing(args.model)
     if args.input_size:
         evaluation["input_size"] = list(args.input_size)
+    elif recorded and not args.config_preprocessing:
+        evaluation.update(recorded)
+        print(
+            f"{args.model}: scored with its release's preprocessing {recorded} (--config-preprocessing: the config's)"
+        )
     name = args.name or Path(args.model).parent.name
     out = Path(args.out_dir) if args.out_dir else Path("results") / name
     result = evaluate.run(
@@ -183,6 +190,11 @@ def build_parser() -> argparse.ArgumentParser:
         nargs=2,
         metavar=("WIDTH", "HEIGHT"),
         help="network input size, overriding evaluation.input_size (AdaptSegNet: 1024 512)",
+    )
+    scorer.add_argument(
+        "--config-preprocessing",
+        action="store_true",
+        help="use the config's evaluation.input_size/resize even where the model records its release's",
     )
     scorer.add_argument("--name", help="method name recorded in miou.json (default: the model's folder name)")
     scorer.add_argument("--out-dir", help="where result files go (default results/<name>)")

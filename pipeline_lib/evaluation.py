@@ -34,9 +34,15 @@ from pipeline_lib.progress import Progress
 log = logging.getLogger(__name__)
 
 
+#: How an image is resized to ``input_size``: ``bilinear`` (torch, no antialiasing) or ``pil_bicubic``
+#: (PIL's bicubic on the uint8 image before normalisation, AdaptSegNet's ``evaluate_cityscapes.py``).
+RESIZE_FILTERS: tuple[str, ...] = ("bilinear", "pil_bicubic")
+
+
 @dataclass(frozen=True)
 class EvaluationConfig:
     input_size: tuple[int, int] | None = None  # (width, height) the network sees; None = native
+    resize: str = "bilinear"  # one of RESIZE_FILTERS; applies only with input_size
     scales: tuple[float, ...] = (1.0,)
     flip: bool = False
     num_visualizations: int = 4
@@ -82,17 +88,24 @@ def predict_probabilities(
 
 
 class _LabelledImages(Dataset):
-    """(index, uint8 (3, H, W) image, uint8 (H, W) label) per row, decoded ahead in loader workers."""
+    """(index, uint8 (3, H, W) image, uint8 (H, W) label) per row, decoded ahead in loader workers.
 
-    def __init__(self, file_list: pd.DataFrame) -> None:
+    ``pil_bicubic_wh`` resizes each image there with PIL's bicubic filter (AdaptSegNet's evaluation).
+    """
+
+    def __init__(self, file_list: pd.DataFrame, pil_bicubic_wh: tuple[int, int] | None = None) -> None:
         self.paths = list(zip(file_list["image"], file_list["label"], strict=True))  # plain strings: picklable
+        self.pil_bicubic_wh = pil_bicubic_wh
 
     def __len__(self) -> int:
         return len(self.paths)
 
     def __getitem__(self, index: int) -> tuple[int, torch.Tensor, torch.Tensor]:
         image, label = self.paths[index]
-        rgb = torch.from_numpy(read_rgb(image)).permute(2, 0, 1)
+        pixels = read_rgb(image)
+        if self.pil_bicubic_wh is not None:
+            pixels = np.array(Image.fromarray(pixels).resize(self.pil_bicubic_wh, Image.BICUBIC))
+        rgb = torch.from_numpy(pixels).permute(2, 0, 1)
         return index, rgb, torch.from_numpy(read_train_id_label(label))
 
 
@@ -109,10 +122,16 @@ def predict_split(
     Images are decoded ahead by ``compute.num_workers`` loader workers into pinned memory and copied
     as uint8 (a quarter of the float bytes); predictions stay on the device.
     """
+    if cfg.resize not in RESIZE_FILTERS:
+        raise ValueError(f"unknown evaluation resize {cfg.resize!r}; valid: {', '.join(RESIZE_FILTERS)}")
     compute = (compute or ComputeSettings(num_workers=0)).on(device)
     model.eval()
+    pil_bicubic_wh = cfg.input_size if cfg.resize == "pil_bicubic" else None
     loader = DataLoader(
-        _LabelledImages(file_list), batch_size=None, num_workers=compute.num_workers, pin_memory=compute.pin_memory
+        _LabelledImages(file_list, pil_bicubic_wh),
+        batch_size=None,
+        num_workers=compute.num_workers,
+        pin_memory=compute.pin_memory,
     )
     progress = Progress("evaluated", len(file_list))
     for index, rgb, label in loader:

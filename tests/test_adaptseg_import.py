@@ -8,15 +8,20 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
+from unittest import mock
 
 import numpy as np
+import pandas as pd
 import pytest
 import torch
+from PIL import Image
 
 from pipeline_lib.cli import main
 from pipeline_lib.data.image_io import write_label, write_rgb
+from pipeline_lib.data.transforms import normalize
+from pipeline_lib.evaluation import EvaluationConfig, predict_split
 from pipeline_lib.models.adaptsegnet_import import import_adaptsegnet, infer_spec, load_adaptsegnet_state_dict
-from pipeline_lib.models.serialization import load_model
+from pipeline_lib.models.serialization import evaluation_preprocessing, load_model, save_model
 
 REPO = Path(__file__).resolve().parents[1]
 Shapes = dict[str, tuple[int, ...]]
@@ -173,3 +178,51 @@ def test_cli_imports_and_evaluates_a_checkpoint(tmp_path, capsys):
     assert scores["images"] == 2 and 0 <= scores["miou"] <= 100
     assert scores["provenance"]["config"]["evaluation"]["input_size"] == [64, 32]
     assert scores["provenance"]["model_spec"]["aspp_branches_used"] == 2
+
+
+def test_evaluate_applies_the_releases_pil_bicubic_1024x512_unless_told_otherwise(tmp_path, capsys):
+    """An imported AdaptSegNet model records its evaluation's preprocessing; a trained one records none."""
+    fake_checkpoint(tmp_path / "released.pth", deeplab_multi_shapes(layers=(1, 1, 1, 1), width=16))
+    model_file = tmp_path / "model.pt"
+    main(["import-adaptsegnet", str(tmp_path / "released.pth"), str(model_file)])
+    assert evaluation_preprocessing(model_file) == {"input_size": [1024, 512], "resize": "pil_bicubic"}
+    model, spec = load_model(model_file)
+    save_model(tmp_path / "retrained.pt", model, spec)
+    assert evaluation_preprocessing(tmp_path / "retrained.pt") is None
+
+    rng = np.random.default_rng(1)
+    write_rgb(tmp_path / "img.png", rng.integers(0, 255, (40, 80, 3), dtype=np.uint8))
+    write_label(tmp_path / "lbl.png", rng.integers(0, 19, (40, 80), dtype=np.uint8))
+    (tmp_path / "val.csv").write_text(f"name,image,label\nframe,{tmp_path / 'img.png'},{tmp_path / 'lbl.png'}\n")
+    common = ["--config", str(REPO / "config.yaml"), "--file-list", str(tmp_path / "val.csv")]
+    main(["evaluate", str(model_file), *common, "--out-dir", str(tmp_path / "released")])
+    assert "scored with its release's preprocessing" in capsys.readouterr().out
+    evaluation = json.loads((tmp_path / "released/miou.json").read_text())["provenance"]["config"]["evaluation"]
+    assert evaluation["input_size"] == [1024, 512] and evaluation["resize"] == "pil_bicubic"
+    main(["evaluate", str(model_file), *common, "--config-preprocessing", "--out-dir", str(tmp_path / "config")])
+    evaluation = json.loads((tmp_path / "config/miou.json").read_text())["provenance"]["config"]["evaluation"]
+    assert evaluation["input_size"] is None and evaluation["resize"] == "bilinear"
+
+
+def test_pil_bicubic_resize_feeds_the_network_pils_pixels():
+    """resize: pil_bicubic = PIL's bicubic on the 8-bit image, then normalisation (AdaptSegNet's loader)."""
+    rng = np.random.default_rng(2)
+    image = rng.integers(0, 255, (20, 40, 3), dtype=np.uint8)
+    seen = []
+
+    class Recorder(torch.nn.Module):
+        input_convention = "caffe_bgr"
+
+        def forward(self, x):
+            seen.append(x.clone())
+            return {"out": torch.zeros(1, 19, x.shape[2] // 8, x.shape[3] // 8)}
+
+    frame = pd.DataFrame({"name": ["f"], "image": ["unused"], "label": ["unused"]})
+    with mock.patch("pipeline_lib.evaluation.read_rgb", return_value=image), mock.patch(
+        "pipeline_lib.evaluation.read_train_id_label", return_value=np.zeros((20, 40), np.uint8)
+    ):
+        cfg = EvaluationConfig(input_size=(64, 32), resize="pil_bicubic")
+        list(predict_split(Recorder(), frame, "caffe_bgr", cfg, torch.device("cpu")))
+    expected = np.asarray(Image.fromarray(image).resize((64, 32), Image.BICUBIC))
+    reference = normalize(torch.from_numpy(expected).permute(2, 0, 1).float(), "caffe_bgr")
+    torch.testing.assert_close(seen[0][0], reference)

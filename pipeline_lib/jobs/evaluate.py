@@ -32,6 +32,7 @@ log = logging.getLogger(__name__)
 def evaluation_config(section: dict[str, Any]) -> EvaluationConfig:
     return EvaluationConfig(
         input_size=tuple(section["input_size"]) if section["input_size"] else None,
+        resize=section.get("resize", "bilinear"),
         scales=tuple(section["scales"]),
         flip=section["flip"],
         num_visualizations=section["num_visualizations"],

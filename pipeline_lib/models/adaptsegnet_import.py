@@ -8,7 +8,8 @@ the published numbers, and the import records all of them in the model file:
 - the **two-branch ASPP** (``aspp_branches_used=2``): the reference head returns inside its loop,
   so only the dilation-6 and -12 branches ever ran (B.1.3);
 - the **Caffe input convention** ``caffe_bgr``: BGR on 0..255 minus the Caffe mean, no std (B.3);
-- the BN running statistics the checkpoint carries (adapted in train mode, B.1.1), loaded as is.
+- the BN running statistics the checkpoint carries (adapted in train mode, B.1.1), loaded as is;
+- its evaluation's preprocessing (1024x512, PIL bicubic), which ``udaflow evaluate`` then applies.
 
 PyTorch <= 0.3 files have no ``num_batches_tracked``; those keys, and only those, may be missing.
 Everything else must match by name and shape, or the import fails listing the offending keys.
@@ -27,6 +28,8 @@ from pipeline_lib.models.serialization import ModelSpec, save_model
 
 #: Input convention of every AdaptSegNet checkpoint (spec B.3).
 ADAPTSEGNET_CONVENTION = "caffe_bgr"
+#: How AdaptSegNet's ``evaluate_cityscapes.py`` feeds val images (spec B.7): PIL bicubic to 1024x512.
+ADAPTSEGNET_EVALUATION = {"input_size": [1024, 512], "resize": "pil_bicubic"}
 #: ASPP branches the released heads were trained and evaluated with (spec B.1.3).
 RELEASED_ASPP_BRANCHES = 2
 # Width of ``conv1`` (the stem) -> our ResNet architecture with that width.
@@ -92,6 +95,7 @@ def load_adaptsegnet_state_dict(
         raise ValueError(f"{path} does not fit {spec.arch} (multi_level={spec.multi_level}): " + "; ".join(problems))
     model.load_state_dict(state, strict=False)
     model.input_convention = ADAPTSEGNET_CONVENTION
+    model.evaluation_preprocessing = dict(ADAPTSEGNET_EVALUATION)
     return model, spec, LoadReport(loaded=list(state), missing=missing, unexpected=[])
 
 

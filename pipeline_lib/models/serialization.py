@@ -35,15 +35,19 @@ class ModelSpec:
 
 
 def save_model(path: str | os.PathLike[str], model: nn.Module, spec: ModelSpec) -> None:
-    save_checkpoint(
-        path,
-        {
-            "format": FORMAT,
-            "spec": asdict(spec),
-            "input_convention": model.input_convention,
-            "state_dict": {k: v.detach().cpu() for k, v in model.state_dict().items()},
-        },
-    )
+    """Write ``model``; an importer's ``evaluation_preprocessing`` (its release's input size and resize
+    filter, e.g. AdaptSegNet's 1024x512 PIL bicubic) is recorded for ``udaflow evaluate``. ``load_model``
+    does not carry it over, so a model trained from an import does not inherit its release's protocol."""
+    payload = {
+        "format": FORMAT,
+        "spec": asdict(spec),
+        "input_convention": model.input_convention,
+        "state_dict": {k: v.detach().cpu() for k, v in model.state_dict().items()},
+    }
+    preprocessing = getattr(model, "evaluation_preprocessing", None)
+    if preprocessing:
+        payload["evaluation_preprocessing"] = preprocessing
+    save_checkpoint(path, payload)
 
 
 def load_model(path: str | os.PathLike[str]) -> tuple[nn.Module, ModelSpec]:
@@ -55,3 +59,8 @@ def load_model(path: str | os.PathLike[str]) -> tuple[nn.Module, ModelSpec]:
     model.load_state_dict(state["state_dict"])
     model.input_convention = state["input_convention"]
     return model, spec
+
+
+def evaluation_preprocessing(path: str | os.PathLike[str]) -> dict | None:
+    """The release preprocessing a model file records (None for workflow-trained models)."""
+    return load_checkpoint(path).get("evaluation_preprocessing")
