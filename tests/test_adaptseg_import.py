@@ -223,6 +223,6 @@ def test_pil_bicubic_resize_feeds_the_network_pils_pixels():
     ):
         cfg = EvaluationConfig(input_size=(64, 32), resize="pil_bicubic")
         list(predict_split(Recorder(), frame, "caffe_bgr", cfg, torch.device("cpu")))
-    expected = np.asarray(Image.fromarray(image).resize((64, 32), Image.BICUBIC))
+    expected = np.array(Image.fromarray(image).resize((64, 32), Image.BICUBIC))
     reference = normalize(torch.from_numpy(expected).permute(2, 0, 1).float(), "caffe_bgr")
     torch.testing.assert_close(seen[0][0], reference)
