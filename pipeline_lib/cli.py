@@ -225,7 +225,9 @@ def console() -> None:
     """The ``udaflow`` command: a bad file or argument (the errors name it) is one line, not a traceback."""
     try:
         main()
-    except (FileNotFoundError, ValueError) as err:  # the errors that name a bad file or value
+    except OSError as err:  # ours name the file in the message; the system's (e.g. permissions) in .filename
+        raise SystemExit(f"udaflow: {err.filename}: {err.strerror}" if err.filename else f"udaflow: {err}") from err
+    except ValueError as err:  # the errors that name a bad file or value
         raise SystemExit(f"udaflow: {err}") from err
 
 

@@ -28,7 +28,7 @@ import torch
 from pipeline_lib.engine.checkpoint import load_checkpoint
 from pipeline_lib.models.adaptsegnet_import import RESNET_BY_STEM_WIDTH
 from pipeline_lib.models.load_report import listing
-from pipeline_lib.models.serialization import ModelSpec, save_model
+from pipeline_lib.models.serialization import ModelSpec, refuse_model_file, save_model
 
 #: The network each released snapshot holds: the student (evaluated) or the momentum teacher.
 NETWORKS = {"student": "backbone.", "teacher": "slow_net."}
@@ -60,6 +60,7 @@ def _read_snapshot(path: Path) -> Mapping[str, torch.Tensor]:
     scalar = np._core.multiarray.scalar
     numpy_scalars = [scalar, (scalar, "numpy.core.multiarray.scalar"), np.dtype, *{type(np.dtype(t)) for t in "fdil?"}]
     data = load_checkpoint(path, numpy_scalars)
+    refuse_model_file(data, path, "a DA-SAC snapshot")
     state = data.get("model", data) if isinstance(data, Mapping) else data
     if not isinstance(state, Mapping) or not all(isinstance(v, torch.Tensor) for v in state.values()):
         raise ValueError(f"{path}: expected a DA-SAC snapshot with a 'model' state dict, got {type(data).__name__}")

@@ -25,6 +25,7 @@ from pipeline_lib.models.deeplabv2 import DeepLabV2ResNet
 from pipeline_lib.models.deeplabv2_vgg import TORCHVISION_FEATURE_INDEX, DeepLabV2VGG16
 from pipeline_lib.models.load_report import LoadReport, listing
 from pipeline_lib.models.resnet38 import ResNet38
+from pipeline_lib.models.serialization import refuse_model_file
 
 _VGG_FEATURE_KEY = re.compile(r"features\.(\d+)\.(.+)")
 
@@ -49,6 +50,7 @@ _LAYOUTS: dict[type[nn.Module], tuple[Callable[[str], str | None], tuple[str, ..
 
 def _unwrap_state_dict(obj: object, path: Path) -> dict[str, torch.Tensor]:
     """Accept a plain state dict, ``{"state_dict": ...}``, and ``module.``-prefixed (DataParallel) keys."""
+    refuse_model_file(obj, path, "a released checkpoint or torchvision state dict")
     if isinstance(obj, Mapping) and isinstance(obj.get("state_dict"), Mapping):
         obj = obj["state_dict"]
     if not isinstance(obj, Mapping) or not all(isinstance(v, torch.Tensor) for v in obj.values()):

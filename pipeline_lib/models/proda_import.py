@@ -24,7 +24,7 @@ import torch
 
 from pipeline_lib.engine.checkpoint import load_checkpoint
 from pipeline_lib.models.load_report import listing
-from pipeline_lib.models.serialization import ModelSpec, save_model
+from pipeline_lib.models.serialization import ModelSpec, refuse_model_file, save_model
 
 #: Input convention of every ProDA/CPSL checkpoint (spec §2.1: mean zeros, no std).
 PRODA_CONVENTION = "rgb01"
@@ -66,6 +66,7 @@ def _read(path: Path) -> object:
 
 def released_state(obj: object, path: Path) -> tuple[dict[str, torch.Tensor], dict[str, object]]:
     """Split a released checkpoint into its network state dict and the rest (prototypes, iteration, IoU)."""
+    refuse_model_file(obj, path, "a CPSL/ProDA checkpoint")
     extras: dict[str, object] = {}
     if isinstance(obj, Mapping) and isinstance(obj.get(NETWORK_KEY), Mapping):
         extras = {key: obj[key] for key in ("iter", "best_iou") if key in obj}

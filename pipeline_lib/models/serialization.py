@@ -8,6 +8,7 @@ the weights instead of living in a separate config.
 from __future__ import annotations
 
 import os
+from collections.abc import Mapping
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
@@ -15,6 +16,7 @@ from torch import nn
 
 from pipeline_lib.engine.checkpoint import load_checkpoint, save_checkpoint
 from pipeline_lib.models import build_model
+from pipeline_lib.models.load_report import listing
 
 FORMAT = "udaflow-model-v1"
 
@@ -51,16 +53,45 @@ def save_model(path: str | os.PathLike[str], model: nn.Module, spec: ModelSpec) 
 
 
 def load_model(path: str | os.PathLike[str]) -> tuple[nn.Module, ModelSpec]:
+    """The model a udaflow model file holds; anything else is a ``ValueError`` naming the file and the problem."""
     state = load_checkpoint(path)
-    if state.get("format") != FORMAT:
-        raise ValueError(f"{Path(path)}: not a udaflow model file (format {state.get('format')!r}, expected {FORMAT})")
-    spec = ModelSpec(**state["spec"])
-    model = spec.build()
-    model.load_state_dict(state["state_dict"])
+    if not isinstance(state, Mapping) or state.get("format") != FORMAT:
+        found = state.get("format") if isinstance(state, Mapping) else type(state).__name__
+        raise ValueError(f"{Path(path)}: not a udaflow model file (format {found!r}, expected {FORMAT})")
+    try:
+        spec = ModelSpec(**state["spec"])
+        model = spec.build()
+    except (TypeError, ValueError) as err:
+        raise ValueError(f"{Path(path)}: its spec {state['spec']} does not build with this udaflow ({err})") from err
+    stored, ours = state["state_dict"], model.state_dict()
+    categories = {
+        "missing": [key for key in ours if key not in stored],
+        "unexpected": [key for key in stored if key not in ours],
+        "shape-mismatched": [
+            f"{key} {tuple(value.shape)} vs {tuple(ours[key].shape)}"
+            for key, value in stored.items()
+            if key in ours and value.shape != ours[key].shape
+        ],
+    }
+    if any(categories.values()):
+        problems = [listing(label, keys) for label, keys in categories.items() if keys]
+        raise ValueError(f"{Path(path)}: does not fit {spec.arch}: " + "; ".join(problems))
+    model.load_state_dict(stored)
     model.input_convention = state["input_convention"]
     return model, spec
 
 
+def refuse_model_file(obj: object, path: str | os.PathLike[str], expected: str) -> None:
+    """An importer given an already imported udaflow model file stops here, instead of re-importing it
+    under the wrong family's conventions (a ``{"state_dict": ...}`` wrapper looks like a checkpoint)."""
+    if isinstance(obj, Mapping) and obj.get("format") == FORMAT:
+        raise ValueError(
+            f"{Path(path)}: a udaflow model file ({obj['spec'].get('arch')}), not {expected}; "
+            "evaluate or use it as it is"
+        )
+
+
 def evaluation_preprocessing(path: str | os.PathLike[str]) -> dict | None:
     """The release preprocessing a model file records (None for workflow-trained models)."""
-    return load_checkpoint(path).get("evaluation_preprocessing")
+    state = load_checkpoint(path)
+    return state.get("evaluation_preprocessing") if isinstance(state, Mapping) else None
