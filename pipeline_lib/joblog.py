@@ -9,7 +9,7 @@ import time
 from collections.abc import Iterator
 from pathlib import Path
 
-from pipeline_lib.engine import cpu_code_path
+from pipeline_lib.engine import cpu_code_path, lifetime
 
 
 @contextlib.contextmanager
@@ -17,9 +17,11 @@ def job_log(path: str | Path | None) -> Iterator[None]:
     """Send stdout, stderr and ``logging`` to ``path`` (appending, so a resumed job keeps its history).
 
     An exception is written to the log before it propagates, so the log alone explains a failure.
-    Torch is first put on the CPU code path the Snakefile chose (``cpu_code_path.configure_torch``).
+    Torch is first put on the CPU code path the Snakefile chose (``cpu_code_path.configure_torch``),
+    and the job is tied to its Snakemake's lifetime (``lifetime.stop_with_snakemake``).
     """
     cpu_code_path.configure_torch()
+    watched = lifetime.stop_with_snakemake()
     if path is None:
         logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
         yield
@@ -34,6 +36,8 @@ def job_log(path: str | Path | None) -> Iterator[None]:
         started = time.monotonic()
         try:
             logging.getLogger("udaflow").info("CPU code path: %s", cpu_code_path.describe())
+            if watched:
+                logging.getLogger("udaflow").info("stops if Snakemake (pid %d) dies", watched)
             yield
             logging.getLogger("udaflow").info(
                 "job done in %.1f s, peak RSS %.0f MB", time.monotonic() - started, _peak_rss_mb()

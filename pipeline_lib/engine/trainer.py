@@ -29,6 +29,7 @@ from pipeline_lib.atomic import atomic_path
 from pipeline_lib.data.datasets import SegmentationDataset, infinite_loader
 from pipeline_lib.engine import distributed
 from pipeline_lib.engine.checkpoint import load_checkpoint, restore_rng_state, rng_state, save_checkpoint
+from pipeline_lib.engine.lifetime import hold_state_lock
 from pipeline_lib.engine.performance import ComputeSettings, configure_backends, prepare_model, to_device
 from pipeline_lib.engine.performance import autocast as device_autocast
 from pipeline_lib.engine.schedule import apply_poly_lr
@@ -141,6 +142,8 @@ class Trainer:
         self._stop_signal: int = signal.SIGTERM  # the other ranks of a data-parallel run learn only that one stopped
         self.world = distributed.world()
         self.state_dir.mkdir(parents=True, exist_ok=True)
+        if self.world.is_main:  # the other ranks of a data-parallel run share rank 0's folder
+            hold_state_lock(self.state_dir)
         self.compute = ComputeSettings(
             amp=config.amp, channels_last=config.channels_last, deterministic=config.deterministic,
             compile=config.compile, pin_memory=config.pin_memory,
