@@ -4,17 +4,53 @@ from __future__ import annotations
 
 import contextlib
 import logging
+import os
 import resource
 import time
 from collections.abc import Iterator
 from pathlib import Path
+from typing import TextIO
 
 from pipeline_lib.engine import cpu_code_path, lifetime
+
+#: Suffix of the file beside a job's log that keeps every attempt: Snakemake deletes a job's ``log:``
+#: file before it runs the job again, so the killed attempt's last lines would otherwise be lost.
+HISTORY_SUFFIX = ".attempts"
+
+
+class _Tee:
+    """A text stream writing to several line-buffered files (the job log and its attempts history)."""
+
+    def __init__(self, *handles: TextIO) -> None:
+        self.handles = handles
+
+    def write(self, text: str) -> int:
+        for handle in self.handles:
+            handle.write(text)
+        return len(text)
+
+    def flush(self) -> None:
+        for handle in self.handles:
+            handle.flush()
+
+    def fileno(self) -> int:
+        return self.handles[0].fileno()
+
+    def isatty(self) -> bool:
+        return False
+
+
+def history_path(path: str | Path) -> Path:
+    """``logs/x.log`` -> ``logs/x.log.attempts``: every attempt of the job, oldest first."""
+    return Path(f"{path}{HISTORY_SUFFIX}")
 
 
 @contextlib.contextmanager
 def job_log(path: str | Path | None) -> Iterator[None]:
-    """Send stdout, stderr and ``logging`` to ``path`` (appending, so a resumed job keeps its history).
+    """Send stdout, stderr and ``logging`` to ``path`` and append them to ``history_path(path)``.
+
+    ``path`` holds the current attempt (Snakemake empties it before each run of the job); the history
+    file beside it keeps every attempt, each starting with a line naming its start time and PID.
 
     An exception is written to the log before it propagates, so the log alone explains a failure.
     Torch is first put on the CPU code path the Snakefile chose (``cpu_code_path.configure_torch``),
@@ -27,7 +63,13 @@ def job_log(path: str | Path | None) -> Iterator[None]:
         yield
         return
     Path(path).parent.mkdir(parents=True, exist_ok=True)
-    with open(path, "a", buffering=1) as handle, contextlib.redirect_stdout(handle), contextlib.redirect_stderr(handle):
+    with contextlib.ExitStack() as stack:
+        current = stack.enter_context(open(path, "a", buffering=1))
+        history = stack.enter_context(open(history_path(path), "a", buffering=1))
+        history.write(f"===== attempt started {time.strftime('%Y-%m-%dT%H:%M:%S')}, pid {os.getpid()} =====\n")
+        handle = _Tee(current, history)
+        stack.enter_context(contextlib.redirect_stdout(handle))
+        stack.enter_context(contextlib.redirect_stderr(handle))
         handler = logging.StreamHandler(handle)
         handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
         root = logging.getLogger()

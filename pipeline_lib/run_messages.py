@@ -56,7 +56,7 @@ def error_message(root: str | Path, log: str | Sequence[str] | None) -> str:
             failed += 1
             if not job_logs:
                 lines.append(f"  rule {rule} failed (no log file; its error is printed above)")
-            # Job logs are appended across resumed runs: only the tail tells how the last run ended.
+            # A job log holds its latest attempt (earlier ones are in <log>.attempts): its tail tells how it ended.
             tails = {job_log: _tail(root / job_log) for job_log in job_logs}
             stopped = bool(tails) and all(any(STOPPED_BY_SIGNAL in line for line in tail) for tail in tails.values())
             stopped_jobs += stopped
@@ -70,7 +70,8 @@ def error_message(root: str | Path, log: str | Sequence[str] | None) -> str:
     else:
         lines.insert(0, "udaflow stopped on an error.")
         lines.append(
-            "  Every job's log is under logs/. Fix the cause and run the same command again: finished jobs are "
+            "  Every job's log is under logs/ (earlier attempts in <log>.attempts). Fix the cause and run the same "
+            "command again: finished jobs are "
             "kept and training resumes from its last checkpoint (add --rerun-incomplete if Snakemake asks)."
         )
     return "\n".join(lines)
@@ -90,7 +91,7 @@ def success_message(root: str | Path, log: str | Sequence[str] | None) -> str:
         lines.append(
             "  report: figures in results/report/; render them with `snakemake --report report.html` (or report.zip)"
         )
-    lines.append("  logs: logs/ (one per job), benchmarks/ (time and memory per job)")
+    lines.append("  logs: logs/ (one per job, every attempt in <log>.attempts), benchmarks/ (time and memory per job)")
     lines.extend(f"  Snakemake's own log: {path}" for path in _snakemake_logs(log))
     return "\n".join(lines)
 

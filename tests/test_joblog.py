@@ -2,7 +2,7 @@
 
 import pytest
 
-from pipeline_lib.joblog import job_log
+from pipeline_lib.joblog import history_path, job_log
 
 
 def test_exception_is_logged_with_its_traceback(tmp_path):
@@ -19,3 +19,18 @@ def test_deliberate_exit_is_logged_without_a_traceback(tmp_path):
         raise SystemExit(130)
     text = log.read_text()
     assert "job exited with status 130" in text and "Traceback" not in text
+
+
+def test_every_attempt_is_kept_beside_the_log(tmp_path):
+    """Snakemake deletes ``log:`` before a re-run; ``<log>.attempts`` keeps the killed attempt's lines."""
+    log = tmp_path / "job.log"
+    with pytest.raises(SystemExit), job_log(log):
+        print("iteration 40: stopped by signal")
+        raise SystemExit(143)
+    log.unlink()  # what Snakemake does before running the job again
+    with job_log(log):
+        print("resuming at iteration 30")
+    history = history_path(log).read_text()
+    assert "stopped by signal" in history and "resuming at iteration 30" in history
+    assert history.count("===== attempt started") == 2
+    assert "stopped by signal" not in log.read_text()

@@ -89,3 +89,8 @@ def test_sigterm_of_the_job_checkpoints_then_resumes(workdir, config):
     assert not (workdir / "work/source/model.pt").exists()
     finish_and_check(workdir)
     assert resumed_iteration(workdir) >= 30
+    # Snakemake empties a job's log before re-running it; the attempts file beside it keeps both runs.
+    history = (workdir / "logs/train_source.log.attempts").read_text()
+    assert history.count("===== attempt started") == 2
+    first, second = history.split("===== attempt started")[1:]
+    assert "checkpointing after this iteration" in first and "resuming from" in second
