@@ -13,6 +13,10 @@ from typing import TextIO
 
 from pipeline_lib.engine import cpu_code_path, lifetime
 
+#: Errors that mean bad input or a busy folder, each raised with a message naming the file or key: the
+#: terminal shows that one line, the job log the traceback too. Anything else is a bug: full traceback.
+EXPECTED_ERRORS: tuple[type[BaseException], ...] = (ValueError, FileNotFoundError, lifetime.StateDirBusy)
+
 #: Suffix of the file beside a job's log that keeps every attempt: Snakemake deletes a job's ``log:``
 #: file before it runs the job again, so the killed attempt's last lines would otherwise be lost.
 HISTORY_SUFFIX = ".attempts"
@@ -52,7 +56,8 @@ def job_log(path: str | Path | None) -> Iterator[None]:
     ``path`` holds the current attempt (Snakemake empties it before each run of the job); the history
     file beside it keeps every attempt, each starting with a line naming its start time and PID.
 
-    An exception is written to the log before it propagates, so the log alone explains a failure.
+    An exception is written to the log before it propagates, so the log alone explains a failure; an
+    ``EXPECTED_ERRORS`` one leaves the job as a one-line ``SystemExit`` (no traceback on the terminal).
     Torch is first put on the CPU code path the Snakefile chose (``cpu_code_path.configure_torch``),
     and the job is tied to its Snakemake's lifetime (``lifetime.stop_with_snakemake``).
     """
@@ -87,6 +92,9 @@ def job_log(path: str | Path | None) -> Iterator[None]:
         except SystemExit as stop:  # a deliberate exit (the trainer's stop on a signal) has logged its reason
             logging.getLogger("udaflow").info("job exited with status %s", stop.code)
             raise
+        except EXPECTED_ERRORS as err:  # bad input: its message is the news, its traceback stays in the log
+            logging.getLogger("udaflow").exception("job failed")
+            raise SystemExit(f"udaflow: {err} (traceback in {path})") from None
         except BaseException:
             logging.getLogger("udaflow").exception("job failed")
             raise

@@ -5,12 +5,20 @@ import pytest
 from pipeline_lib.joblog import history_path, job_log
 
 
-def test_exception_is_logged_with_its_traceback(tmp_path):
+def test_bad_input_is_one_line_out_and_its_traceback_in_the_log(tmp_path):
     log = tmp_path / "job.log"
-    with pytest.raises(ValueError), job_log(log):
+    with pytest.raises(SystemExit) as stopped, job_log(log):
         raise ValueError("config key x is wrong")
+    assert str(stopped.value.code) == f"udaflow: config key x is wrong (traceback in {log})"
     text = log.read_text()
     assert "job failed" in text and "Traceback" in text and "ValueError: config key x is wrong" in text
+
+
+def test_a_bug_keeps_its_traceback(tmp_path):
+    log = tmp_path / "job.log"
+    with pytest.raises(KeyError), job_log(log):
+        raise KeyError("spec")
+    assert "job failed" in log.read_text() and "Traceback" in log.read_text()
 
 
 def test_deliberate_exit_is_logged_without_a_traceback(tmp_path):
