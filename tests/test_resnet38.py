@@ -8,7 +8,12 @@ import pytest
 import torch
 
 from pipeline_lib.models import build_model
-from pipeline_lib.models.param_groups import build_param_groups
+from pipeline_lib.models.param_groups import (
+    CBST_MULTIPLIERS,
+    DASAC_MULTIPLIERS,
+    build_param_groups,
+    source_multipliers,
+)
 from pipeline_lib.models.resnet38 import BN_EPS, ResNet38
 
 
@@ -70,5 +75,8 @@ def test_head_is_new_and_deeplab_options_are_refused():
     model = build_model("resnet38_tiny")
     groups = {group["name"]: len(group["params"]) for group in build_param_groups(model, 1e-3, 5e-4)}
     assert groups["new_weight"] == 2 and groups["new_bias"] == 2  # conv6a and linear<N>
+    # train_src.py trains it with lr_type 'alex': no head multiplier, biases 2x (DeepLab keeps 10x/20x).
+    assert source_multipliers(model) == CBST_MULTIPLIERS
+    assert source_multipliers(build_model("deeplabv2_resnet_tiny")) == DASAC_MULTIPLIERS
     with pytest.raises(ValueError, match="resnet38 is CBST's single-level network"):
         build_model("resnet38", multi_level=True)

@@ -21,11 +21,9 @@ from pipeline_lib.data.datasets import SegmentationDataset
 from pipeline_lib.engine.trainer import EngineSettings, Trainer
 from pipeline_lib.losses import segmentation_cross_entropy
 from pipeline_lib.models.batchnorm import set_bn_mode
-from pipeline_lib.models.param_groups import LrMultipliers, build_param_groups
+from pipeline_lib.models.param_groups import CBST_MULTIPLIERS, build_param_groups
 from pipeline_lib.selftrain.mlsl import PresenceHead, ohem_cross_entropy, presence_loss, weak_labels
 
-#: CBST's ``lr_type 'alex'`` (§3.2): weights 1×, biases and BN beta 2× without decay, no head multiplier.
-CBST_MULTIPLIERS = LrMultipliers(pretrained_weight=1, pretrained_bias=2, new_weight=1, new_bias=2)
 LOSS_RESOLUTIONS: tuple[str, ...] = ("label", "stride8")
 
 

@@ -1,8 +1,9 @@
 """Source-only training: supervised DeepLab-v2 on the labelled source domain.
 
 This is the baseline every paper reports and the round-0 model of the self-training methods, so
-nothing in it is weakened for the demo: poly LR, the DeepLab-v2 LR multipliers (DA-SAC A.3.1) and
-the configured augmentation, exactly as the adapted methods use them.
+nothing in it is weakened for the demo: poly LR, the reference's LR multipliers for the network
+(DeepLab-v2: DA-SAC A.3.1; ResNet-38: CBST's ``alex``) and the configured augmentation, exactly as the
+adapted methods use them.
 """
 
 from __future__ import annotations
@@ -18,7 +19,7 @@ from pipeline_lib.data.transforms import AugmentationConfig
 from pipeline_lib.engine.trainer import EngineSettings, Trainer
 from pipeline_lib.losses import segmentation_cross_entropy
 from pipeline_lib.models.batchnorm import set_bn_mode
-from pipeline_lib.models.param_groups import build_param_groups
+from pipeline_lib.models.param_groups import build_param_groups, source_multipliers
 
 
 @dataclass(frozen=True)
@@ -47,7 +48,9 @@ def train_source(
     """Train ``model`` in place on ``dataset`` (resuming from ``state_dir`` when a checkpoint is there)."""
     model.to(device)
     optimizer = torch.optim.SGD(
-        build_param_groups(model, config.lr, config.weight_decay), lr=config.lr, momentum=config.momentum
+        build_param_groups(model, config.lr, config.weight_decay, source_multipliers(model)),
+        lr=config.lr,
+        momentum=config.momentum,
     )
     trainer = Trainer(
         modules={"model": model},

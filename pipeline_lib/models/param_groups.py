@@ -21,6 +21,8 @@ from typing import Any
 
 from torch import nn
 
+from pipeline_lib.models.resnet38 import ResNet38
+
 
 @dataclass(frozen=True)
 class LrMultipliers:
@@ -34,6 +36,15 @@ class LrMultipliers:
 
 DASAC_MULTIPLIERS = LrMultipliers(pretrained_weight=1, pretrained_bias=2, new_weight=10, new_bias=20)
 ADAPTSEGNET_MULTIPLIERS = LrMultipliers(pretrained_weight=1, pretrained_bias=1, new_weight=10, new_bias=10)
+#: CBST's MXNet ``lr_type 'alex'`` (train_src.py and solve_ST.py, spec cbst_mlsl.md §3.2): weights 1×,
+#: biases and BN beta 2× without decay, and no multiplier for the head.
+CBST_MULTIPLIERS = LrMultipliers(pretrained_weight=1, pretrained_bias=2, new_weight=1, new_bias=2)
+
+
+def source_multipliers(model: nn.Module) -> LrMultipliers:
+    """The multipliers the reference trains this network's source model with: CBST's for its
+    ResNet-38, DeepLab-v2's (DA-SAC) for the DeepLab networks."""
+    return CBST_MULTIPLIERS if isinstance(model, ResNet38) else DASAC_MULTIPLIERS
 
 
 def build_param_groups(
