@@ -26,7 +26,6 @@ Module names mirror the MXNet names (``res2a.branch2a.bn`` for ``bn2a_branch2a``
 
 from __future__ import annotations
 
-from collections.abc import Sequence
 from dataclasses import dataclass
 
 import torch
@@ -42,7 +41,9 @@ def _padding(kernel: int, dilation: int) -> int:
     return ((kernel - 1) * dilation + 1) // 2
 
 
-def _conv(in_channels: int, out_channels: int, kernel: int, stride: int = 1, dilation: int = 1, bias: bool = False):
+def _conv(
+    in_channels: int, out_channels: int, kernel: int, stride: int = 1, dilation: int = 1, bias: bool = False
+) -> nn.Conv2d:
     dilation = 1 if kernel == 1 else dilation
     return nn.Conv2d(
         in_channels,
@@ -157,7 +158,7 @@ class ResNet38(nn.Module):
         specs = block_specs(width_divisor)
         self.conv1a = _conv(3, 64 // width_divisor, 3)
         channels = 64 // width_divisor
-        self.blocks: Sequence[str] = [spec.name for spec in specs]
+        self.blocks: list[str] = [spec.name for spec in specs]
         for spec in specs:
             self.add_module(spec.name, PreActBlock(channels, spec))
             channels = spec.widths[-1]
