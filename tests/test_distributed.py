@@ -12,6 +12,7 @@ import torch
 from pipeline_lib.data.datasets import SegmentationDataset, infinite_loader
 from pipeline_lib.data.image_io import write_label, write_rgb
 from pipeline_lib.data.transforms import AugmentationConfig, TrainAugmentation
+from pipeline_lib.engine.lifetime import release_state_lock
 from pipeline_lib.engine.trainer import Trainer, TrainerConfig
 from pipeline_lib.jobs import train_source
 from pipeline_lib.models.param_groups import build_param_groups
@@ -80,6 +81,7 @@ def plant_initial_state(state_dir, file_list):
             MODEL, training["seed"], source, Path(file_list).read_text()
         ),
     ).save(0)
+    release_state_lock(state_dir)  # the job about to run trains into this folder: this process steps aside
     return model.state_dict()
 
 

@@ -11,7 +11,7 @@ import pytest
 import yaml
 from conftest import REPO, tiny_config
 
-from pipeline_lib.engine.lifetime import StateDirBusy, hold_state_lock
+from pipeline_lib.engine.lifetime import StateDirBusy, hold_state_lock, release_state_lock
 
 
 def _wait_for(condition, seconds: float, what: str) -> None:
@@ -92,3 +92,19 @@ def _zombie(pid: int) -> bool:
         return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0] == "Z"
     except OSError:
         return True
+
+
+def test_a_released_lock_can_be_taken_by_another_process(tmp_path):
+    hold_state_lock(tmp_path / "state")
+    release_state_lock(tmp_path / "state")
+    taken = subprocess.run(
+        [
+            sys.executable,
+            "-c",
+            f"from pipeline_lib.engine.lifetime import hold_state_lock; hold_state_lock({str(tmp_path / 'state')!r})",
+        ],
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+    )
+    assert taken.returncode == 0, taken.stderr

@@ -112,3 +112,10 @@ def hold_state_lock(state_dir: str | Path) -> Path:
     os.write(descriptor, f"pid {os.getpid()} on {socket.gethostname()} since {stamp}\n".encode())
     _held_locks[path.resolve()] = descriptor
     return path
+
+
+def release_state_lock(state_dir: str | Path) -> None:
+    """Give up this process's lock on ``state_dir`` (a process that prepared a folder for a job it starts)."""
+    descriptor = _held_locks.pop((Path(state_dir) / LOCK_NAME).resolve(), None)
+    if descriptor is not None:
+        os.close(descriptor)  # closing the only descriptor drops the flock
