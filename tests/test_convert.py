@@ -293,3 +293,40 @@ def test_label_id_34_is_ignore_in_gta5_and_an_error_in_cityscapes(tmp_path):
     samples = list_cityscapes(tmp_path / "cityscapes", "val")
     with pytest.raises(LabelConversionError, match=r"gtFine_labelIds.png: label values \[34\]"):
         convert_labels("cityscapes", samples, tmp_path / "c", tmp_path / "c.csv", split="val")
+
+
+@pytest.mark.workflow
+def test_a_bad_second_root_keeps_the_first_roots_converted_labels(tmp_path):
+    """Snakemake deletes data/converted/gta5/ before converting another root; the store keeps the good
+    root's conversion, and switching back restores it without converting again."""
+    make_gta5(tmp_path / "good", [(noisy_image(6, 8, seed), road(6, 8)) for seed in range(3)])
+    bad_label = road(6, 8)
+    bad_label[0, 0] = 200
+    make_gta5(tmp_path / "bad", [(noisy_image(6, 8), road(6, 8)), (noisy_image(6, 8), bad_label)])
+    config = tiny_config()
+    config["demo"]["generate"] = False
+    config["datasets"]["cityscapes"] = {"root": str(tmp_path / "cityscapes")}
+    make_cityscapes(tmp_path / "cityscapes", "val", [(noisy_image(6, 8), road(6, 8))])
+    target = "data/converted/gta5/all.csv"
+
+    def convert(root):
+        config["datasets"]["gta5"] = {"root": str(tmp_path / root), "size_mismatch": "skip"}
+        return run_snakemake(tmp_path, target, config=config)
+
+    assert convert("good").returncode == 0
+    first_list = (tmp_path / target).read_text()
+    first_labels = {p.name: p.read_bytes() for p in (tmp_path / "data/converted/gta5/all_labels").glob("*.png")}
+    assert len(first_labels) == 3
+    failed = convert("bad")
+    assert (
+        failed.returncode != 0 and "label values [200]" in (tmp_path / "logs/convert_labels/gta5_all.log").read_text()
+    )
+    assert not (tmp_path / target).exists()  # Snakemake removed the outputs before the failing job
+    stored = [p for p in (tmp_path / "data/converted/.store/gta5_all").iterdir() if not p.name.endswith(".partial")]
+    assert len(stored) == 1
+    assert {p.name: p.read_bytes() for p in (stored[0] / "labels").glob("*.png")} == first_labels
+
+    assert convert("good").returncode == 0
+    assert "restored the conversion stored at" in (tmp_path / "logs/convert_labels/gta5_all.log").read_text()
+    assert (tmp_path / target).read_text() == first_list
+    assert {p.name: p.read_bytes() for p in (tmp_path / "data/converted/gta5/all_labels").glob("*.png")} == first_labels

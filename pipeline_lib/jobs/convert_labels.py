@@ -1,10 +1,15 @@
-"""Job: convert one dataset split's labels to train IDs and write its file list and report."""
+"""Job: convert one dataset split's labels to train IDs and write its file list and report.
+
+Each root's conversion is kept in ``converted_store`` and restored from there when the same root is
+configured again, so a run against a broken root never loses a good root's converted labels.
+"""
 
 from __future__ import annotations
 
 import logging
 from pathlib import Path
 
+from pipeline_lib.data import converted_store
 from pipeline_lib.data.convert import convert_labels, list_samples, write_report
 from pipeline_lib.progress import Progress
 
@@ -24,6 +29,13 @@ def run(
     threads: int = 1,
 ) -> None:
     samples = list_samples(dataset, Path(root), split)
+    settings = {"size_mismatch": size_mismatch, "require_labels": require_labels, "labels_dir": str(labels_dir)}
+    stored = converted_store.entry(dataset, split, converted_store.fingerprint(dataset, split, root, samples, settings))
+    if converted_store.restore(stored, Path(labels_dir), Path(file_list), Path(report_path)):
+        log.info(
+            "%s/%s from %s: restored the conversion stored at %s (nothing changed there)", dataset, split, root, stored
+        )
+        return
     log.info("converting %d %s/%s frames from %s", len(samples), dataset, split, root)
     meter = Progress(f"converted {dataset}/{split}", len(samples), unit="frames")
 
@@ -42,6 +54,7 @@ def run(
         progress=progress,
     )
     write_report(report_path, report)
+    converted_store.save(stored, Path(labels_dir), Path(file_list), Path(report_path))
     if report.expected_total and report.converted + len(report.skipped) != report.expected_total:
         log.warning(
             "%s holds %d frames, the full dataset has %d (a partial download?)",
