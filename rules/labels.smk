@@ -27,5 +27,6 @@ rule convert_labels:
         ),
         require_labels=lambda wildcards: wildcards.dataset != "cityscapes"
         or wildcards.split == "val",
+        demo=lambda wildcards: demo_generates(wildcards.dataset),
     script:
         "../workflow/scripts/convert_labels.py"

@@ -314,6 +314,7 @@ def test_a_bad_second_root_keeps_the_first_roots_converted_labels(tmp_path):
         return run_snakemake(tmp_path, target, config=config)
 
     assert convert("good").returncode == 0
+    assert "holds 3 frames, the full dataset has 24966" in (tmp_path / "logs/convert_labels/gta5_all.log").read_text()
     first_list = (tmp_path / target).read_text()
     first_labels = {p.name: p.read_bytes() for p in (tmp_path / "data/converted/gta5/all_labels").glob("*.png")}
     assert len(first_labels) == 3

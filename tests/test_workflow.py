@@ -24,6 +24,7 @@ def test_source_pipeline_end_to_end_and_rerun_is_noop(workdir):
     assert (workdir / "logs/train_source.log").read_text().count("[10/10]") == 1
     assert (workdir / "benchmarks/evaluate/source.tsv").exists()
     assert "job done in" in (workdir / "logs/train_source.log").read_text()  # time and peak RSS, cached rule
+    assert "partial download" not in (workdir / "logs/convert_labels/gta5_all.log").read_text()  # the demo is small
 
     again = run_snakemake(workdir, "results/source/miou.json")
     assert again.returncode == 0

@@ -26,8 +26,10 @@ def run(
     *,
     size_mismatch: str = "error",
     require_labels: bool = True,
+    demo: bool = False,
     threads: int = 1,
 ) -> None:
+    """Convert ``root``'s ``split``; ``demo`` = the generated demo set, which is small by design."""
     samples = list_samples(dataset, Path(root), split)
     settings = {"size_mismatch": size_mismatch, "require_labels": require_labels, "labels_dir": str(labels_dir)}
     stored = converted_store.entry(dataset, split, converted_store.fingerprint(dataset, split, root, samples, settings))
@@ -55,7 +57,7 @@ def run(
     )
     write_report(report_path, report)
     converted_store.save(stored, Path(labels_dir), Path(file_list), Path(report_path))
-    if report.expected_total and report.converted + len(report.skipped) != report.expected_total:
+    if not demo and report.expected_total and report.converted + len(report.skipped) != report.expected_total:
         log.warning(
             "%s holds %d frames, the full dataset has %d (a partial download?)",
             root,

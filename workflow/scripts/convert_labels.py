@@ -12,5 +12,6 @@ with job_log(snakemake.log[0]):
         snakemake.output.report,
         size_mismatch=snakemake.params.size_mismatch,
         require_labels=snakemake.params.require_labels,
+        demo=snakemake.params.demo,
         threads=snakemake.threads,
     )
