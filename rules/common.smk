@@ -129,3 +129,15 @@ def cpsl_warmup_model():
             "so name a single-level variant (e.g. adaptseg_lsgan) or source"
         )
     return f"work/{{seed_dir}}adaptseg_{variant}/model.pt"
+
+
+def dasac_backbone():
+    """DA-SAC's per-network values for model.arch; looked up only when a DA-SAC job is planned."""
+    arch = config["model"]["arch"]
+    backbones = config["dasac"]["backbones"]
+    if arch not in backbones:
+        raise WorkflowError(
+            f"config key dasac.backbones: no entry for model.arch '{arch}' (known: {', '.join(backbones)}); "
+            "DA-SAC's networks are DeepLab-v2 ones"
+        )
+    return backbones[arch]

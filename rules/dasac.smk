@@ -3,18 +3,6 @@
 DEFAULT_TARGETS.extend(["results/dasac_baseline/miou.json", "results/dasac/miou.json"])
 
 
-def dasac_backbone():
-    """DA-SAC's per-network values for model.arch; looked up only when a DA-SAC job is planned."""
-    arch = config["model"]["arch"]
-    backbones = config["dasac"]["backbones"]
-    if arch not in backbones:
-        raise WorkflowError(
-            f"config key dasac.backbones: no entry for model.arch '{arch}' (known: {', '.join(backbones)}); "
-            "DA-SAC's networks are DeepLab-v2 ones"
-        )
-    return backbones[arch]
-
-
 rule train_dasac_baseline:
     """ABN baseline: source CE with target images passed through BN in train mode (spec A.4)."""
     input:
