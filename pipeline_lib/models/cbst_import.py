@@ -16,7 +16,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from pipeline_lib.models.load_report import LoadReport, listing
+from pipeline_lib.models.load_report import LoadReport, listing, match_keys
 from pipeline_lib.models.mxnet_params import read_params
 from pipeline_lib.models.resnet38 import HEAD_PREFIXES, ResNet38
 from pipeline_lib.models.serialization import ModelSpec, save_model
@@ -81,27 +81,24 @@ def _load_into(
     """Copy ``arrays`` into ``model``: names starting with ``dropped`` are skipped, keys of ours
     starting with ``optional`` may stay at their init; anything else unmatched is an error."""
     ours = model.state_dict()
-    mapped: dict[str, torch.Tensor] = {}
-    unknown, mismatched, skipped = [], [], []
-    for name, array in arrays.items():
-        if name.startswith(dropped):
-            skipped.append(name)
-            continue
-        key = torch_key(name)
-        if key is None or key not in ours:
-            unknown.append(name)
-        elif tuple(ours[key].shape) != array.shape:
-            mismatched.append(f"{name} {array.shape} vs {key} {tuple(ours[key].shape)}")
-        else:
-            mapped[key] = torch.from_numpy(np.ascontiguousarray(array, dtype=np.float32))
+    match = match_keys(arrays, ours, torch_key, dropped)
+    mapped = {key: torch.from_numpy(np.ascontiguousarray(a, dtype=np.float32)) for key, a in match.mapped.items()}
     missing = [key for key in ours if key not in mapped]
-    required = [k for k in missing if not k.startswith(optional) and not k.endswith(".num_batches_tracked")]
-    if unknown or mismatched or required:
-        categories = {"missing": required, "unexpected": unknown, "shape-mismatched": mismatched}
+    required = [
+        k
+        for k in missing
+        if k not in match.mismatched and not k.startswith(optional) and not k.endswith(".num_batches_tracked")
+    ]
+    if match.unknown or match.mismatched or required:
+        categories = {
+            "missing": required,
+            "unexpected": match.unknown,
+            "shape-mismatched": list(match.mismatched.values()),
+        }
         problems = [listing(label, keys) for label, keys in categories.items() if keys]
         raise ValueError(f"{path} does not fit {type(model).__name__}: " + "; ".join(problems))
     model.load_state_dict(mapped, strict=False)
-    return LoadReport(loaded=list(mapped), missing=missing, unexpected=skipped)
+    return LoadReport(loaded=list(mapped), missing=missing, unexpected=match.dropped)
 
 
 def load_cbst_params(path: str | Path, num_classes: int | None = None) -> tuple[ResNet38, ModelSpec, LoadReport]:

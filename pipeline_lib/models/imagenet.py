@@ -23,7 +23,7 @@ from pipeline_lib.engine.checkpoint import load_checkpoint
 from pipeline_lib.models.cbst_import import load_imagenet_params
 from pipeline_lib.models.deeplabv2 import DeepLabV2ResNet
 from pipeline_lib.models.deeplabv2_vgg import TORCHVISION_FEATURE_INDEX, DeepLabV2VGG16
-from pipeline_lib.models.load_report import LoadReport, listing
+from pipeline_lib.models.load_report import LoadReport, listing, match_keys
 from pipeline_lib.models.resnet38 import ResNet38
 from pipeline_lib.models.serialization import refuse_model_file
 
@@ -77,21 +77,8 @@ def load_imagenet_weights(model: nn.Module, path: str | Path) -> LoadReport:
     source = _unwrap_state_dict(load_checkpoint(path), path)
     ours = model.state_dict()
 
-    mapped: dict[str, torch.Tensor] = {}
-    dropped: list[str] = []
-    unknown: list[str] = []
-    mismatched: dict[str, str] = {}  # our key -> description
-    for key, tensor in source.items():
-        if key.startswith(dropped_prefixes):
-            dropped.append(key)
-            continue
-        target = map_key(key)
-        if target is None or target not in ours:
-            unknown.append(key)
-        elif ours[target].shape != tensor.shape:
-            mismatched[target] = f"{key} {tuple(tensor.shape)} vs {target} {tuple(ours[target].shape)}"
-        else:
-            mapped[target] = tensor
+    match = match_keys(source, ours, map_key, dropped_prefixes)
+    mapped, dropped, unknown, mismatched = match.mapped, match.dropped, match.unknown, match.mismatched
 
     new_prefixes: tuple[str, ...] = model.new_parameter_prefixes
     missing = [key for key in ours if key not in mapped]

@@ -7,7 +7,9 @@ and CBST models), so their logs and error messages read alike.
 from __future__ import annotations
 
 from collections import Counter
-from dataclasses import dataclass
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from typing import Any
 
 _SHOWN_KEYS = 8  # keys listed per category in an error message
 
@@ -45,3 +47,35 @@ def listing(label: str, keys: list[str]) -> str:
     shown = ", ".join(keys[:_SHOWN_KEYS])
     more = f", ... ({len(keys) - _SHOWN_KEYS} more)" if len(keys) > _SHOWN_KEYS else ""
     return f"{len(keys)} {label}: {shown}{more}"
+
+
+@dataclass
+class KeyMatch:
+    """A file's arrays sorted against a model's ``state_dict`` by a key mapping."""
+
+    mapped: dict[str, Any] = field(default_factory=dict)  # our key -> the file's array
+    dropped: list[str] = field(default_factory=list)  # file keys without a counterpart by design
+    unknown: list[str] = field(default_factory=list)  # file keys that map to none of ours
+    mismatched: dict[str, str] = field(default_factory=dict)  # our key -> "file key (shape) vs our key (shape)"
+
+
+def match_keys(
+    source: Mapping[str, Any],
+    ours: Mapping[str, Any],
+    map_key: Callable[[str], str | None],
+    dropped_prefixes: tuple[str, ...] = (),
+) -> KeyMatch:
+    """Sort ``source``'s arrays (anything with ``.shape``) onto ``ours`` through ``map_key``."""
+    match = KeyMatch()
+    for key, array in source.items():
+        if key.startswith(dropped_prefixes):
+            match.dropped.append(key)
+            continue
+        target = map_key(key)
+        if target is None or target not in ours:
+            match.unknown.append(key)
+        elif tuple(ours[target].shape) != tuple(array.shape):
+            match.mismatched[target] = f"{key} {tuple(array.shape)} vs {target} {tuple(ours[target].shape)}"
+        else:
+            match.mapped[target] = array
+    return match
