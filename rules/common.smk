@@ -114,14 +114,15 @@ def cpsl_warmup_model():
     if cpsl["warmup_checkpoint"]:
         return cpsl["warmup_checkpoint"]
     name = cpsl["warmup_model"]
-    if name == "source":
-        return "work/{seed_dir}source/model.pt"
+    if name in ("cpsl_warmup", "source"):
+        return f"work/{{seed_dir}}{name}/model.pt"
     variant = name.removeprefix("adaptseg_")
     variants = config["adaptseg"]["variants"]
     if variant not in variants:
         known = ", ".join(f"adaptseg_{known}" for known in variants)
         raise WorkflowError(
-            f"config key cpsl.warmup_model: '{name}' names no adaptseg.variants entry (known: {known}, or source)"
+            f"config key cpsl.warmup_model: '{name}' names no adaptseg.variants entry "
+            f"(known: {known}, or cpsl_warmup, source)"
         )
     if variants[variant]["multi_level"]:
         raise WorkflowError(

@@ -1,6 +1,7 @@
 """CPSL (Li et al., CVPR 2022, on ProDA): the reference's eight hand-run commands as one chain.
 
-work/cpsl/warmup/ holds the warm-up model and what is computed from it (soft labels, prototypes,
+By default CPSL trains its own warm-up first (work/cpsl_warmup/model.pt, scored in results/cpsl_warmup/):
+DeepLab-v2 with ProDA's head, source CE + LS-GAN through CPSL's discriminator. work/cpsl/warmup/ holds the warm-up model and what is computed from it (soft labels, prototypes,
 class distribution; seed k's under work/seed<k>/cpsl/); stage 1 trains work/cpsl/stage1/model.pt; stages 2 and 3 each make the previous
 stage's flip-averaged hard labels and distil them into work/cpsl/stage<s>/model.pt. Rule evaluate
 scores every stage (results/cpsl/stage<s>/miou.json). Spec: shared/spec/cpsl_proda.md.
@@ -9,9 +10,49 @@ scores every stage (results/cpsl/stage<s>/miou.json). Spec: shared/spec/cpsl_pro
 CPSL = config["cpsl"]
 CPSL_WARMUP = "work/{seed_dir}cpsl/warmup"
 CPSL_TARGET_LIST = "data/converted/cityscapes/train.csv"
+CPSL_WARMUP_KEYS = (
+    "warmup",
+    "batch_size",
+    "accumulation_steps",
+    "momentum",
+    "weight_decay",
+    "poly_power",
+    "source_augmentation",
+    "weak_augmentation",
+)
 DEFAULT_TARGETS.extend(f"results/cpsl/stage{stage}/miou.json" for stage in (1, 2, 3))
 if not CPSL["warmup_checkpoint"]:
     REPORT_STARTS["cpsl"] = CPSL["warmup_model"]
+
+
+rule cpsl_train_warmup:
+    """CPSL's own warm-up (cpsl.warmup_model: cpsl_warmup): ProDA head, source CE + 0.01 LS-GAN (spec 6.12)."""
+    input:
+        source=source_split(),
+        target=CPSL_TARGET_LIST,
+    output:
+        model="work/{seed_dir}cpsl_warmup/model.pt",
+        train_log="results/{seed_dir}cpsl_warmup/train_log.csv",
+    log:
+        "logs/{seed_dir}cpsl/train_warmup.log",
+    benchmark:
+        "benchmarks/{seed_dir}cpsl/train_warmup.tsv"
+    conda:
+        CONDA_ENV
+    threads: config["compute"]["train_threads"]
+    resources:
+        mem_mb=12000,
+        runtime=48 * 60,
+        gpu=TRAINING_GPUS,
+    params:
+        state_dir=lambda wildcards: f"work/{wildcards.seed_dir}cpsl_warmup/state",
+        model=config["model"],
+        # Only the keys the warm-up reads, so editing a later stage's settings does not retrain it.
+        cpsl={key: CPSL[key] for key in CPSL_WARMUP_KEYS},
+        engine=training_engine,
+        compute=config["compute"],
+    script:
+        "../workflow/scripts/cpsl_train_warmup.py"
 
 
 rule cpsl_warmup:

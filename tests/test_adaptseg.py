@@ -1,9 +1,12 @@
-"""AdaptSegNet: discriminator geometry, GAN losses, the per-iteration order and gradient isolation (spec B.2, B.5)."""
+"""AdaptSegNet: discriminator geometry, GAN losses, the per-iteration order and gradient isolation (spec B.2, B.5);
+CPSL's warm-up discriminator, compared with the reference's own module (tests/fixtures/cpsl/make_fixtures.py)."""
 
 from __future__ import annotations
 
 import math
+from pathlib import Path
 
+import numpy as np
 import pytest
 import torch
 import torch.nn.functional as F
@@ -21,7 +24,7 @@ from pipeline_lib.methods.adversarial import (
     output_space_map,
 )
 from pipeline_lib.models import build_model
-from pipeline_lib.models.discriminator import FCDiscriminator
+from pipeline_lib.models.discriminator import DISCRIMINATORS, FCDiscriminator, ProDADiscriminator
 
 pytestmark = pytest.mark.usefixtures("one_thread")
 
@@ -61,6 +64,33 @@ def test_discriminator_outputs_unbounded_logits():
         discriminator.classifier.bias.fill_(-5.0)
         out = discriminator(torch.rand(1, 3, 64, 64))
     assert (out < 0).any()
+
+
+def test_proda_discriminator_equals_cpsls_fcdiscriminator():
+    """Same keys and shapes as CPSL's ``FCDiscriminator(inplanes, planes)``; with its weights, its output
+    (3x3 convs, ReLU x3 then LeakyReLU, 1x1 classifier: 21x30 -> 2x2) to float precision."""
+    fixture = np.load(Path(__file__).parent / "fixtures/cpsl/discriminator.npz")
+    weights = {key.removeprefix("weight/"): torch.from_numpy(fixture[key]) for key in fixture if "/" in key}
+    discriminator = ProDADiscriminator(num_classes=5, width=4)
+    discriminator.load_state_dict(weights, strict=True)
+    with torch.no_grad():
+        out = discriminator(torch.from_numpy(fixture["input"]))
+    expected = torch.from_numpy(fixture["output"])
+    assert out.shape == expected.shape == (1, 1, 2, 2)
+    torch.testing.assert_close(out, expected, rtol=1e-5, atol=1e-6)
+
+
+def test_proda_discriminator_zeroes_negative_activations_of_its_first_convs():
+    """ReLU, not LeakyReLU, after conv1..conv3: with every conv1 output negative the result is that of an
+    all-zero conv1 activation (AdaptSegNet's leaky discriminator would pass a negative slope on)."""
+    discriminator = ProDADiscriminator(3, width=2)
+    with torch.no_grad():
+        discriminator.conv1.bias.fill_(-100.0)
+        out = discriminator(torch.rand(1, 3, 32, 32))
+        x = F.relu(discriminator.conv2(torch.zeros(1, 2, 16, 16)))
+        x = F.relu(discriminator.conv3(x))
+        expected = discriminator.classifier(F.leaky_relu(discriminator.conv4(x), 0.2))
+    torch.testing.assert_close(out, expected)
 
 
 # --- GAN losses -----------------------------------------------------------------------------------
@@ -225,10 +255,19 @@ def test_segmenter_gradient_is_seg_plus_weighted_adversarial():
         torch.testing.assert_close(step_grads[name], grad, msg=name)
 
 
-def test_discriminator_gradient_is_half_source_zero_plus_half_target_one():
-    model, discriminators, source, labels, target = _setup(MULTI)
+@pytest.mark.parametrize("kind", ["adaptsegnet", "proda"])
+def test_discriminator_gradient_is_weighted_source_zero_plus_target_one(kind):
+    """AdaptSegNet halves each term (``loss_D / 2``); CPSL's warm-up sums them (``step_adv``)."""
+    discriminator_class, weight = DISCRIMINATORS[kind]
+    assert weight == {"adaptsegnet": 0.5, "proda": 1.0}[kind]
+    losses = AdversarialLosses(
+        lambda_seg=0.1, lambda_adv={"aux": 2e-4, "out": 1e-3}, gan="vanilla", discriminator_loss_weight=weight
+    )
+    model, _, source, labels, target = _setup(losses)
+    discriminators = build_discriminators(losses, 19, width=4, kind=kind)
+    assert all(type(d) is discriminator_class for d in discriminators.values())
     model.eval()
-    adaptation_step(model, discriminators, MULTI, source, labels, target, lambda loss: loss.backward())
+    adaptation_step(model, discriminators, losses, source, labels, target, lambda loss: loss.backward())
     step_grads = {level: _grads(d) for level, d in discriminators.items()}
     with torch.no_grad():
         src, tgt = model(source), model(target)
@@ -236,8 +275,8 @@ def test_discriminator_gradient_is_half_source_zero_plus_half_target_one():
         d.zero_grad(set_to_none=True)
         src_logits = d(output_space_map(src[level], source.shape[-2:]))
         tgt_logits = d(output_space_map(tgt[level], target.shape[-2:]))
-        loss = 0.5 * F.binary_cross_entropy_with_logits(src_logits, torch.zeros_like(src_logits))
-        loss = loss + 0.5 * F.binary_cross_entropy_with_logits(tgt_logits, torch.ones_like(tgt_logits))
+        loss = weight * F.binary_cross_entropy_with_logits(src_logits, torch.zeros_like(src_logits))
+        loss = loss + weight * F.binary_cross_entropy_with_logits(tgt_logits, torch.ones_like(tgt_logits))
         loss.backward()
         for name, grad in _grads(d).items():
             torch.testing.assert_close(step_grads[level][name], grad, msg=f"D_{level}.{name}")

@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import math
+from pathlib import Path
 
 import h5py
 import numpy as np
 import pytest
 import torch
 import torch.nn.functional as F
+import yaml
 
 from pipeline_lib.cpsl.consistency import prototype_consistency
 from pipeline_lib.cpsl.cutmix import draw_box, paste_labels
@@ -29,7 +31,12 @@ from pipeline_lib.cpsl.strong_augmentation import StrongAugmentationConfig, repl
 from pipeline_lib.cpsl.symmetric_ce import reverse_cross_entropy, symmetric_cross_entropy
 from pipeline_lib.cpsl.target_views import full_to_weak
 from pipeline_lib.data.labels import IGNORE_INDEX
+from pipeline_lib.jobs.cpsl_train_warmup import WARMUP_HEAD, warmup_settings
+from pipeline_lib.jobs.train_adaptseg import adaptseg_config
 from pipeline_lib.methods.cpsl import ema_model_update
+from pipeline_lib.models import build_model
+
+REPO = Path(__file__).resolve().parents[1]
 
 pytestmark = pytest.mark.usefixtures("one_thread")
 
@@ -273,3 +280,38 @@ def test_hard_label_store_round_trip(tmp_path):
         writer.add("frame", labels)
     store = HardLabelStore(tmp_path / "hard.h5")
     assert store.threshold == 0.95 and np.array_equal(store["frame"], labels)
+
+
+# --- the warm-up (spec §6.12) ------------------------------------------------------------------------
+
+
+def test_warmup_is_adaptsegnets_loop_with_cpsls_discriminator_head_and_optimiser():
+    """config.yaml's cpsl section as the warm-up's AdaptSegNet settings: LS-GAN at --adv on the main
+    output only, CPSL's discriminator (terms summed), BN trained (freeze_bn=False), CPSL's weight decay."""
+    cpsl = yaml.safe_load((REPO / "config.yaml").read_text())["cpsl"]
+    config = adaptseg_config(warmup_settings(cpsl))
+    assert (config.gan, config.discriminator, config.multi_level) == ("lsgan", "proda", False)
+    assert config.lambda_adv_target2 == cpsl["warmup"]["lambda_adv"]
+    assert config.lambda_adv_target1 == config.lambda_seg == 0
+    assert config.losses().discriminator_loss_weight == 1.0
+    assert (config.bn_mode, config.bn_affine_trainable) == ("train", True)
+    assert (config.weight_decay, config.batch_size) == (cpsl["weight_decay"], cpsl["batch_size"])
+    assert config.lr == cpsl["warmup"]["lr"]
+    assert list(config.target_augmentation.crop) == cpsl["weak_augmentation"]["crop"]
+    assert WARMUP_HEAD == "proda"
+
+
+@pytest.mark.parametrize(
+    ("arch", "channels", "groups"), [("deeplabv2_resnet101", 256, 32), ("deeplabv2_resnet_tiny", 64, 8)]
+)
+def test_proda_head_feature_width_follows_the_backbone(arch, channels, groups):
+    """ResNet-101 gets the reference's 256-d feat in 32 groups; the tiny demo ResNet a quarter of it,
+    8 channels per group as in the reference, so its prototypes are 64-d."""
+    model = build_model(arch, head="proda")
+    head = model.layer5
+    assert head.feature_channels == channels and head.head[1].in_channels == channels
+    assert {m.num_groups for m in head.modules() if isinstance(m, torch.nn.GroupNorm)} == {groups}
+    if arch.endswith("tiny"):
+        with torch.no_grad():
+            out = model.eval()(torch.rand(1, 3, 64, 96))
+        assert out["feat"].shape[:2] == (1, channels) and out["out"].shape == (1, 19, *out["feat"].shape[2:])

@@ -46,23 +46,24 @@ def documented_shapes(
                 shapes[f"{p}.downsample.0.weight"] = (4 * planes, inplanes, 1, 1)
                 shapes.update(bn(f"{p}.downsample.1", 4 * planes))
             inplanes = 4 * planes
+    head = 256 * width // 64  # the reference's 256-d feat; the tiny ResNet's head narrows with it
     for branch in range(5):
         kernel = 1 if branch == 0 else 3
-        shapes[f"layer5.conv2d_list.{branch}.0.weight"] = (256, inplanes, kernel, kernel)
-        shapes[f"layer5.conv2d_list.{branch}.0.bias"] = (256,)
-        shapes[f"layer5.conv2d_list.{branch}.1.weight"] = (256,)
-        shapes[f"layer5.conv2d_list.{branch}.1.bias"] = (256,)
+        shapes[f"layer5.conv2d_list.{branch}.0.weight"] = (head, inplanes, kernel, kernel)
+        shapes[f"layer5.conv2d_list.{branch}.0.bias"] = (head,)
+        shapes[f"layer5.conv2d_list.{branch}.1.weight"] = (head,)
+        shapes[f"layer5.conv2d_list.{branch}.1.bias"] = (head,)
     shapes.update(
         {
-            "layer5.bottleneck.0.se.0.weight": (80, 1280),
-            "layer5.bottleneck.0.se.0.bias": (80,),
-            "layer5.bottleneck.0.se.2.weight": (1280, 80),
-            "layer5.bottleneck.0.se.2.bias": (1280,),
-            "layer5.bottleneck.1.weight": (256, 1280, 3, 3),
-            "layer5.bottleneck.1.bias": (256,),
-            "layer5.bottleneck.2.weight": (256,),
-            "layer5.bottleneck.2.bias": (256,),
-            "layer5.head.1.weight": (num_classes, 256, 1, 1),
+            "layer5.bottleneck.0.se.0.weight": (5 * head // 16, 5 * head),
+            "layer5.bottleneck.0.se.0.bias": (5 * head // 16,),
+            "layer5.bottleneck.0.se.2.weight": (5 * head, 5 * head // 16),
+            "layer5.bottleneck.0.se.2.bias": (5 * head,),
+            "layer5.bottleneck.1.weight": (head, 5 * head, 3, 3),
+            "layer5.bottleneck.1.bias": (head,),
+            "layer5.bottleneck.2.weight": (head,),
+            "layer5.bottleneck.2.bias": (head,),
+            "layer5.head.1.weight": (num_classes, head, 1, 1),
         }
     )
     if bn_pretrain:
@@ -96,7 +97,7 @@ def test_documented_resnet101_layout_is_our_model():
 
 def test_released_checkpoint_imports_and_predicts_like_the_weights(tmp_path):
     shapes = documented_shapes(layers=(1, 1, 1, 1), width=16, bn_pretrain=True)
-    prototypes = torch.randn(19, 256)
+    prototypes = torch.randn(19, 64)  # the tiny ResNet's ProDA feature is 64-d (ResNet-101's 256)
     state = released_checkpoint(tmp_path / "stage2_best_model.pkl", shapes, prototypes, prefix="module.")
     spec, report = import_proda(tmp_path / "stage2_best_model.pkl", tmp_path / "model.pt")
     assert (spec.arch, spec.head, spec.bn_pretrain, spec.num_classes) == ("deeplabv2_resnet_tiny", "proda", True, 19)
@@ -110,7 +111,7 @@ def test_released_checkpoint_imports_and_predicts_like_the_weights(tmp_path):
         assert torch.equal(model.state_dict()[key.removeprefix("module.")], value)
     model.eval()
     out = model(torch.rand(1, 3, 64, 96))
-    assert set(out) == {"out", "features", "feat"} and out["feat"].shape[1] == 256 and out["out"].shape[1] == 19
+    assert set(out) == {"out", "features", "feat"} and out["feat"].shape[1] == 64 and out["out"].shape[1] == 19
 
 
 def test_import_reports_unexpected_missing_and_mis_shaped_keys(tmp_path):
@@ -125,17 +126,17 @@ def test_import_reports_unexpected_missing_and_mis_shaped_keys(tmp_path):
     assert "bad.pkl" in message
     assert "1 missing: layer5.bottleneck.1.bias" in message
     assert "1 unexpected: layer5.extra.weight" in message
-    assert "layer5.bottleneck.2.weight (128,) vs (256,)" in message
+    assert "layer5.bottleneck.2.weight (128,) vs (64,)" in message
 
 
 def test_extra_counters_are_ignored_and_stage2_placeholder_prototypes_dropped(tmp_path):
     shapes = documented_shapes(layers=(1, 1, 1, 1), width=16)
-    state = released_checkpoint(tmp_path / "x.pkl", shapes, torch.zeros(19, 256))
+    state = released_checkpoint(tmp_path / "x.pkl", shapes, torch.zeros(19, 64))
     torch.save(
         {
             "ResNet101": {
                 "model_state": {**state, "layer9.num_batches_tracked": torch.tensor(3)},
-                "prototypes_ema": torch.zeros(19, 256),
+                "prototypes_ema": torch.zeros(19, 64),
             }
         },
         tmp_path / "x.pkl",
@@ -145,7 +146,7 @@ def test_extra_counters_are_ignored_and_stage2_placeholder_prototypes_dropped(tm
 
 
 def test_cli_import_cpsl_writes_the_model_and_prototypes(tmp_path, capsys):
-    released_checkpoint(tmp_path / "stage1.pkl", documented_shapes(layers=(1, 1, 1, 1), width=16), torch.ones(19, 256))
+    released_checkpoint(tmp_path / "stage1.pkl", documented_shapes(layers=(1, 1, 1, 1), width=16), torch.ones(19, 64))
     main(
         [
             "import-cpsl",
@@ -158,7 +159,13 @@ def test_cli_import_cpsl_writes_the_model_and_prototypes(tmp_path, capsys):
     printed = capsys.readouterr().out
     assert "ProDA head, rgb01 inputs" in printed and "0 unexpected" in printed and "iteration 70000" in printed
     assert load_model(tmp_path / "model.pt")[1].head == "proda"
-    assert torch.equal(torch.load(tmp_path / "prototypes.pt")["prototypes"], torch.ones(19, 256))
+    assert torch.equal(torch.load(tmp_path / "prototypes.pt")["prototypes"], torch.ones(19, 64))
+
+
+def test_prototypes_of_another_width_than_the_head_feature_are_an_error(tmp_path):
+    released_checkpoint(tmp_path / "stage1.pkl", documented_shapes(layers=(1, 1, 1, 1), width=16), torch.ones(19, 256))
+    with pytest.raises(ValueError, match=r"stage1.pkl: prototypes_ema has shape \(19, 256\).*\(19, 64\)"):
+        load_proda_checkpoint(tmp_path / "stage1.pkl")
 
 
 def test_proda_input_convention_is_rgb_over_255():

@@ -1,9 +1,13 @@
 """Small-class patch mining (spec §6) and MLSL's OHEM and pseudo weak labels (spec §7.2, §9.2)."""
 
+from pathlib import Path
+
 import numpy as np
 import pytest
 import torch
+import yaml
 
+from pipeline_lib.methods.self_training import FineTuneConfig, loss_grid
 from pipeline_lib.selftrain.mining import MiningAugmentation, MiningClasses, mined_window, mining_classes
 from pipeline_lib.selftrain.mlsl import PresenceHead, ohem_cross_entropy, presence_loss, weak_labels
 
@@ -78,3 +82,31 @@ def test_presence_head_and_loss_shapes():
     loss = presence_loss(logits, torch.zeros(2, 19))
     single = presence_loss(logits[:1], torch.zeros(1, 19)) + presence_loss(logits[1:], torch.zeros(1, 19))
     assert loss.item() == pytest.approx(single.item())  # summed over images (§7.3)
+
+
+# --- the round's loss grid (issue 16 point 2; CBST issegm/data.py L337-339) ---------------------------
+
+
+def test_default_loss_is_cbsts_stride8_cells_against_labels_point_sampled_at_offset_4():
+    shipped = yaml.safe_load((Path(__file__).resolve().parents[1] / "config.yaml").read_text())
+    assert shipped["self_training"]["training"]["loss_resolution"] == "stride8"
+    assert FineTuneConfig(iterations=1, batch_size=1, lr=0.1).loss_resolution == "stride8"
+
+    labels = torch.arange(96 * 160).reshape(1, 96, 160)
+    logits = torch.randn(1, 19, 12, 20)
+    grid_logits, grid_labels = loss_grid(logits, labels, "stride8")
+    assert grid_logits is logits  # no upsampling: one term per output cell
+    assert grid_labels.shape == (1, 12, 20)
+    assert grid_labels[0, 0, 0] == labels[0, 4, 4] and grid_labels[0, 11, 19] == labels[0, 92, 156]
+
+
+def test_loss_terms_per_batch_are_cells_at_stride8_and_pixels_at_label_resolution():
+    """What OHEM's min_kept (256) is counted against: 960 cells for four 96x160 crops, not 61 440 pixels."""
+    torch.manual_seed(0)
+    logits = torch.randn(4, 19, 12, 20) * 4
+    labels = torch.randint(0, 19, (4, 96, 160))
+    cells = loss_grid(logits, labels, "stride8")
+    pixels = loss_grid(logits, labels, "label")
+    assert cells[1].numel() == 960 and pixels[1].numel() == 61440
+    with pytest.raises(ValueError, match="unknown loss_resolution 'pixel'"):
+        loss_grid(logits, labels, "pixel")

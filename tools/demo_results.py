@@ -47,6 +47,7 @@ METHOD_NAMES = {
     "adaptseg_lsgan": "AdaptSegNet LS-GAN",
     "dasac_baseline": "DA-SAC ABN baseline",
     "dasac": "DA-SAC",
+    "cpsl_warmup": "CPSL warm-up",
     "cpsl": "CPSL",
 }
 

@@ -12,7 +12,8 @@ spec B.5):
 3. source: ``L_seg = CE(out, y) + lambda_seg * CE(aux, y)``, logits upsampled to the label size;
 4. target: ``L_adv = sum_k lambda_adv_k * l(D_k(softmax(target_k)), 0)``, backpropagated into G;
 5. unfreeze; each D_k gets ``1/2 l(D_k(source_k), 0) + 1/2 l(D_k(target_k), 1)`` on **detached** maps,
-   so no discriminator gradient reaches the segmenter;
+   so no discriminator gradient reaches the segmenter (CPSL/ProDA's warm-up, ``discriminator:
+   proda``, sums the two terms instead and uses its own discriminator);
 6. step G (SGD), then D1, then D2 (Adam): the Trainer steps optimisers in the order they are given,
    and G's adversarial gradient therefore came from the pre-update discriminators.
 
@@ -37,7 +38,7 @@ from pipeline_lib.data.transforms import AugmentationConfig
 from pipeline_lib.engine.trainer import EngineSettings, Trainer
 from pipeline_lib.losses import segmentation_cross_entropy, upsample_logits
 from pipeline_lib.models.batchnorm import set_bn_affine_trainable, set_bn_mode
-from pipeline_lib.models.discriminator import FCDiscriminator
+from pipeline_lib.models.discriminator import DISCRIMINATORS
 from pipeline_lib.models.param_groups import ADAPTSEGNET_MULTIPLIERS, build_param_groups
 
 GAN_OBJECTIVES: tuple[str, ...] = ("vanilla", "lsgan")
@@ -57,6 +58,7 @@ class AdversarialLosses:
     lambda_seg: float
     lambda_adv: dict[str, float]
     gan: str
+    discriminator_loss_weight: float = 0.5  # of each domain's term: AdaptSegNet 1/2, ProDA 1
 
     def __post_init__(self) -> None:
         if self.gan not in GAN_OBJECTIVES:
@@ -91,6 +93,7 @@ class AdaptSegConfig:
     poly_power: float = 0.9
     betas_d: tuple[float, float] = (0.9, 0.99)
     discriminator_width: int = 64
+    discriminator: str = "adaptsegnet"  # adaptsegnet (spec B.2) | proda (CPSL's warm-up, spec cpsl_proda.md §6.12)
     bn_mode: str = "train"
     bn_affine_trainable: bool = False
     source_augmentation: AugmentationConfig = field(default_factory=AugmentationConfig)
@@ -106,6 +109,8 @@ class AdaptSegConfig:
                 "adaptseg lambda_seg and lambda_adv_target1 weight the auxiliary (layer5 on layer3) output, "
                 "which only a multi_level model has: set multi_level: true or both weights to 0"
             )
+        if self.discriminator not in DISCRIMINATORS:
+            raise ValueError(f"unknown discriminator {self.discriminator!r}; valid: {', '.join(DISCRIMINATORS)}")
         self.losses()  # validates gan
 
     def losses(self) -> AdversarialLosses:
@@ -113,6 +118,7 @@ class AdaptSegConfig:
             lambda_seg=self.lambda_seg,
             lambda_adv={"aux": self.lambda_adv_target1, "out": self.lambda_adv_target2},
             gan=self.gan,
+            discriminator_loss_weight=DISCRIMINATORS[self.discriminator][1],
         )
 
 
@@ -207,15 +213,18 @@ def adaptation_step(
         for maps, domain_label in ((source_maps[level], SOURCE_LABEL), (target_maps[level].detach(), TARGET_LABEL)):
             with autocast():
                 patch_logits = discriminator(maps)
-            half = 0.5 * gan_loss(patch_logits, domain_label, losses.gan)
-            backward(half)
-            total = total + half.detach()
+            term = losses.discriminator_loss_weight * gan_loss(patch_logits, domain_label, losses.gan)
+            backward(term)
+            total = total + term.detach()
         logs[f"loss_d_{level}"] = total
     return logs
 
 
-def build_discriminators(losses: AdversarialLosses, num_classes: int, width: int) -> dict[str, FCDiscriminator]:
-    return {level: FCDiscriminator(num_classes, width) for level in losses.adversarial_levels}
+def build_discriminators(
+    losses: AdversarialLosses, num_classes: int, width: int, kind: str = "adaptsegnet"
+) -> dict[str, nn.Module]:
+    discriminator_class = DISCRIMINATORS[kind][0]
+    return {level: discriminator_class(num_classes, width) for level in losses.adversarial_levels}
 
 
 def train_adaptseg(
@@ -229,7 +238,7 @@ def train_adaptseg(
     device: torch.device,
     fingerprint: str,
     engine: EngineSettings,
-) -> tuple[nn.Module, dict[str, FCDiscriminator]]:
+) -> tuple[nn.Module, dict[str, nn.Module]]:
     """Train ``model`` in place with AdaptSegNet (resuming from ``state_dir``); returns it and its Ds.
 
     Segmenter: SGD with momentum, backbone 1x / heads 10x LR, weight decay on every trainable parameter
@@ -245,7 +254,9 @@ def train_adaptseg(
     set_bn_affine_trainable(model, config.bn_affine_trainable)
     discriminators = {
         level: d.to(device)
-        for level, d in build_discriminators(losses, num_classes, config.discriminator_width).items()
+        for level, d in build_discriminators(
+            losses, num_classes, config.discriminator_width, config.discriminator
+        ).items()
     }
     optimizers: dict[str, torch.optim.Optimizer] = {
         "segmentation": torch.optim.SGD(

@@ -35,7 +35,7 @@ class FineTuneConfig:
     momentum: float = 0.9
     weight_decay: float = 5e-4
     bn_mode: str = "frozen"
-    loss_resolution: str = "label"  # label = upsampled logits; stride8 = CBST's point-sampled labels (§3.1 step 6)
+    loss_resolution: str = "stride8"  # stride8 = CBST's point-sampled labels (§3.1 step 6); label = upsampled logits
     ohem: tuple[float, int] | None = None  # (thresh, min_kept) or None for plain CE
     pwl_weight: float = 0.0  # > 0 enables the PWL presence branch
     pwl_presence_factor: float = 0.0225
@@ -59,6 +59,24 @@ def round_iterations(iterations: int, epochs: int | None, num_samples: int, batc
 def point_sampled(labels: torch.Tensor) -> torch.Tensor:
     """Labels sampled at stride 8 from offset 4, the grid CBST computes its loss on (§3.1 step 6)."""
     return labels[..., 4::8, 4::8]
+
+
+def loss_grid(logits: torch.Tensor, labels: torch.Tensor, resolution: str) -> tuple[torch.Tensor, torch.Tensor]:
+    """The logits and labels a round's loss compares.
+
+    ``stride8`` (CBST ``issegm/data.py`` L337-339, the default): the network's stride-8 logits against
+    labels point-sampled at offset 4, so every cell weighs one pixel and OHEM's ``min_kept`` counts
+    cells as MLSL's does; logits are resized only when the grids differ (crop not a multiple of 8).
+    ``label``: the labels as they are; the loss upsamples the logits to them (~64x more terms).
+    """
+    if resolution not in LOSS_RESOLUTIONS:
+        raise ValueError(f"unknown loss_resolution {resolution!r}; valid: {', '.join(LOSS_RESOLUTIONS)}")
+    if resolution == "label":
+        return logits, labels
+    labels = point_sampled(labels)
+    if tuple(logits.shape[-2:]) != tuple(labels.shape[-2:]):
+        logits = F.interpolate(logits, size=tuple(labels.shape[-2:]), mode="bilinear", align_corners=True)
+    return logits, labels
 
 
 def fine_tune(
@@ -110,15 +128,10 @@ def fine_tune(
     def step(iteration: int) -> dict[str, torch.Tensor]:
         batch = next(batches)
         images = trainer.to_device(batch["image"])
-        labels = trainer.to_device(batch["label"])
-        if config.loss_resolution == "stride8":
-            labels = point_sampled(labels)
         with trainer.autocast():
             outputs = network(images)
             presence_logits = presence_head(outputs["features"]) if presence_head is not None else None
-        logits = outputs["out"]
-        if config.loss_resolution == "stride8" and tuple(logits.shape[-2:]) != tuple(labels.shape[-2:]):
-            logits = F.interpolate(logits, size=tuple(labels.shape[-2:]), mode="bilinear", align_corners=True)
+        logits, labels = loss_grid(outputs["out"], trainer.to_device(batch["label"]), config.loss_resolution)
         if config.ohem is not None:
             seg_loss = ohem_cross_entropy(logits, labels, *config.ohem)
         else:

@@ -22,7 +22,7 @@ from collections.abc import Sequence
 import torch
 from torch import nn
 
-from pipeline_lib.models.proda_head import ProDAClassifier
+from pipeline_lib.models.proda_head import PRODA_FEATURE_CHANNELS, PRODA_GROUPS, ProDAClassifier
 
 ASPP_BRANCH_CHOICES = (2, 4)
 #: ``aspp`` = DeepLab-v2's summed ASPP (DA-SAC, AdaptSegNet); ``proda`` = ProDA/CPSL ``Classifier_Module2``.
@@ -142,7 +142,14 @@ class DeepLabV2ResNet(nn.Module):
         extra_prefixes: tuple[str, ...] = ("bn_pretrain.",) if bn_pretrain else ()
         self.prototype_feature = "feat" if head == "proda" else "features"
         if head == "proda":
-            self.layer5 = ProDAClassifier(layer4_channels, num_classes, aspp_dilations)
+            # The head narrows with the backbone (ResNet-101's base width 64 gives the reference's 256 / 32).
+            self.layer5 = ProDAClassifier(
+                layer4_channels,
+                num_classes,
+                aspp_dilations,
+                feature_channels=PRODA_FEATURE_CHANNELS * base_width // 64,
+                groups=PRODA_GROUPS * base_width // 64,
+            )
             self.new_parameter_prefixes = ("layer5.", *extra_prefixes)
         elif multi_level:
             self.layer5 = ASPPClassifier(layer3_channels, num_classes, aspp_dilations, aspp_branches_used)

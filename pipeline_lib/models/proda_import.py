@@ -139,6 +139,11 @@ def load_proda_checkpoint(path: str | Path) -> tuple[torch.nn.Module, ModelSpec,
         prototypes = prototypes.detach().float().cpu()
         if not bool(prototypes.abs().sum() > 0):
             prototypes = None  # stage-2/3 files carry an all-zero placeholder (§9)
+        elif tuple(prototypes.shape) != (spec.num_classes, model.layer5.feature_channels):
+            raise ValueError(
+                f"{path}: prototypes_ema has shape {tuple(prototypes.shape)}, but the network's classes and "
+                f"head feature give ({spec.num_classes}, {model.layer5.feature_channels})"
+            )
     report = ProdaImportReport(
         loaded=loaded,
         missing=missing,
