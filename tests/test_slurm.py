@@ -35,7 +35,8 @@ TARGET = "results/source/miou.json"
 GPU_RULES = {
     "train_source", "train_adaptseg", "selftrain_finetune", "selftrain_predict", "evaluate",
     "train_dasac_baseline", "dasac_importance_weights", "train_dasac",
-    "cpsl_train_warmup", "cpsl_soft_labels", "cpsl_prototypes", "cpsl_class_distribution", "cpsl_stage1", "cpsl_hard_labels", "cpsl_distill",
+    "cpsl_train_warmup",
+    "cpsl_soft_labels", "cpsl_prototypes", "cpsl_class_distribution", "cpsl_stage1", "cpsl_hard_labels", "cpsl_distill",
 }
 
 
