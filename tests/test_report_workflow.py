@@ -84,4 +84,6 @@ def test_default_run_draws_the_report_for_every_default_method(workdir):
     assert set(report_outputs(all_inputs, config["self_training"]["methods"])) <= set(all_inputs)
     assert jobs["report_scores"] == 1 and jobs["report_validation_panels"] == 1
     assert jobs["report_pseudo_labels"] == len(config["self_training"]["methods"])
-    assert jobs["evaluate"] == len(step_runs(all_inputs))  # rounds 1..r of each round target, stages alike
+    # rounds 1..r of each round target, stages alike, and CPSL's own warm-up (stage 0 of its plot)
+    assert jobs["evaluate"] == len(step_runs(all_inputs)) + 1
+    assert "results/cpsl_warmup/miou.json" in plan.stdout

@@ -61,7 +61,7 @@ def test_pseudo_label_job_writes_pngs_and_a_readable_file_list(tmp_path, monkeyp
         writer.add("city/a", "a.png", "", (16, 24), probs)
     thresholds = {f"c{i}": 1.0 for i in range(19)}
     thresholds["c0"], thresholds["c1"] = 0.85, 0.9
-    (tmp_path / "t.json").write_text(json.dumps({"thresholds": thresholds, "resolution": 1e-5}))
+    (tmp_path / "t.json").write_text(json.dumps({"thresholds": thresholds, "floor": 1e-8}))
     selftrain_pseudo_labels.run("s.h5", "t.json", None, "labels", "list.csv")
     rows = pd.read_csv("list.csv")
     assert rows.columns.tolist() == ["name", "image", "label"] and rows["name"].tolist() == ["city/a"]

@@ -22,18 +22,19 @@ log = logging.getLogger(__name__)
 
 
 def read_thresholds(path: str | Path) -> tuple[np.ndarray, float]:
+    """The class thresholds of a ``thresholds.json`` and the floor labels divide by."""
     payload = json.loads(Path(path).read_text())
-    for key in ("thresholds", "resolution"):
+    for key in ("thresholds", "floor"):
         if key not in payload:
-            raise ValueError(f"{path}: missing key {key!r}")
-    return np.asarray(list(payload["thresholds"].values()), dtype=np.float64), float(payload["resolution"])
+            raise ValueError(f"{path}: missing key {key!r} (a file from an older udaflow: delete it to recompute)")
+    return np.asarray(list(payload["thresholds"].values()), dtype=np.float64), float(payload["floor"])
 
 
 def run(
     store: str | Path, thresholds_path: str | Path, prior_path: str | Path | None, labels_dir: str | Path,
     file_list_out: str | Path,
 ) -> None:
-    thresholds, resolution = read_thresholds(thresholds_path)
+    thresholds, floor = read_thresholds(thresholds_path)
     prior = load_prior(prior_path)
     labels_dir = Path(labels_dir)
     labels_dir.mkdir(parents=True, exist_ok=True)
@@ -44,7 +45,7 @@ def run(
         scores = full_resolution(item)
         if prior is not None:
             scores = apply_spatial_prior(scores, prior)
-        label = assign_labels(scores, thresholds, resolution).numpy()
+        label = assign_labels(scores, thresholds, floor).numpy()
         path = labels_dir / f"{Path(item.name).name}.png"
         write_label(path, label)
         rows.append({"name": item.name, "image": item.image, "label": str(path)})

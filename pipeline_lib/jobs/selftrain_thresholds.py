@@ -30,7 +30,9 @@ def run(histograms: list[str | Path], thresholds_out: str | Path, *, policy: str
     payload = {
         "policy": result.policy,
         "target_portion": result.portion,
+        "floor": result.floor,
         "resolution": result.resolution,
+        "relative_resolution": result.relative_resolution,
         "thresholds": dict(zip(names, result.thresholds.tolist(), strict=True)),
         "class_pixels": dict(zip(names, result.class_pixels.tolist(), strict=True)),
     }
