@@ -1,12 +1,16 @@
 """The documented demo numbers: collected from a run's results/ into docs/, rendered into README.md.
 
     python tools/demo_results.py collect [RESULTS]   # results/**/miou.json -> docs/demo_results.csv (+ environment)
+    python tools/demo_results.py collect --update [RESULTS]  # re-measured methods replace theirs, others stay
     python tools/demo_results.py render [--check]    # docs/demo_results.csv -> README.md's demo table
 
 ``collect`` writes one row per result and seed (``method,step,seed,miou,pixel_accuracy``; ``step`` is
 ``round<r>``, ``stage<s>`` or empty) and ``docs/demo_results_environment.json``: what every result's
 provenance says it ran with (commit, package versions, CPU code path and CPU), so the table states
-its environment. ``render`` rewrites the block between the README's ``demo-results`` markers from
+its environment. ``--update`` merges a re-measure of some methods into the committed files: every row
+of a method found in RESULTS is replaced, other methods keep their rows, and the environment lists
+both runs' commits (versions and CPU code path must agree, else they are listed side by side).
+``render`` rewrites the block between the README's ``demo-results`` markers from
 those two files; ``--check`` only says whether the README is up to date (tests/test_demo_results.py).
 No number in the table is typed by hand.
 """
@@ -70,6 +74,23 @@ def collect(results_dir: Path) -> tuple[pd.DataFrame, dict]:
         "lock_sha256": hashlib.sha256(LOCK.read_bytes()).hexdigest() if LOCK.exists() else None,
     }
     return table, environment
+
+
+def update(
+    old: pd.DataFrame, old_environment: dict, new: pd.DataFrame, new_environment: dict
+) -> tuple[pd.DataFrame, dict]:
+    """``old`` without the methods ``new`` re-measured, plus ``new``; the environment of both."""
+    kept = old[~old["method"].isin(set(new["method"]))]
+    table = pd.concat([kept, new], ignore_index=True).sort_values(["method", "step", "seed"], ignore_index=True)
+    locks = {old_environment["lock_sha256"], new_environment["lock_sha256"]}
+    environment = {
+        "results": len(table),
+        "commits": sorted(set(old_environment["commits"]) | set(new_environment["commits"])),
+        "versions": _common([old_environment["versions"], new_environment["versions"]]),
+        "cpu_code_path": _common([old_environment["cpu_code_path"], new_environment["cpu_code_path"]]),
+        "lock_sha256": locks.pop() if len(locks) == 1 else sorted(locks, key=str),
+    }
+    return table[COLUMNS], environment
 
 
 def _common(records) -> dict:
@@ -147,11 +168,17 @@ def main(argv: list[str] | None = None) -> int:
     commands = parser.add_subparsers(dest="command", required=True)
     collecting = commands.add_parser("collect", help="results/**/miou.json -> docs/demo_results.csv")
     collecting.add_argument("results", nargs="?", type=Path, default=Path("results"))
+    collecting.add_argument(
+        "--update", action="store_true", help="replace only the methods RESULTS holds; keep the other rows"
+    )
     rendering = commands.add_parser("render", help="docs/demo_results.csv -> README.md")
     rendering.add_argument("--check", action="store_true", help="exit 1 when README.md is not what render writes")
     args = parser.parse_args(argv)
     if args.command == "collect":
         table, environment = collect(args.results)
+        if args.update:
+            old = pd.read_csv(CSV, keep_default_na=False, dtype={"step": str})
+            table, environment = update(old, json.loads(ENVIRONMENT.read_text()), table, environment)
         table.to_csv(CSV, index=False, float_format="%.4f")
         ENVIRONMENT.write_text(json.dumps(environment, indent=1, sort_keys=True) + "\n")
         print(f"{CSV.relative_to(REPO)}: {len(table)} rows; {ENVIRONMENT.relative_to(REPO)}")
