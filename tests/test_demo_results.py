@@ -44,9 +44,10 @@ def test_collect_reads_every_seed_and_leaves_the_report_out(tmp_path):
     assert environment["versions"] == {"torch": "2.13.0"}
 
 
-def test_update_replaces_the_remeasured_methods_and_keeps_the_others(tmp_path):
+def test_update_replaces_the_remeasured_method_seeds_and_keeps_the_others(tmp_path):
     old_results, new_results = tmp_path / "old" / "results", tmp_path / "new" / "results"
-    for name, miou in {"source": 20.0, "cpsl/stage1": 25.0, "seed1/cpsl/stage1": 26.0, "dasac": 24.0}.items():
+    old_runs = {"source": 20.0, "cpsl/stage1": 25.0, "cpsl/stage2": 21.0, "seed1/cpsl/stage1": 26.0, "dasac": 24.0}
+    for name, miou in old_runs.items():
         _write(old_results, name, miou, commit="old")
     for name, miou in {"source": 20.0, "cpsl/stage1": 27.0, "cpsl_warmup": 23.0}.items():
         _write(new_results, name, miou, commit="new")
@@ -54,12 +55,13 @@ def test_update_replaces_the_remeasured_methods_and_keeps_the_others(tmp_path):
     new, new_environment = demo_results.collect(new_results)
     table, environment = demo_results.update(old, old_environment, new, new_environment)
     assert table[["method", "step", "seed", "miou"]].values.tolist() == [
-        ["cpsl", "stage1", 0, 27.0],  # seed 1's old CPSL row goes with its method
+        ["cpsl", "stage1", 0, 27.0],  # seed 0's old stage-2 row goes with its re-measured seed
+        ["cpsl", "stage1", 1, 26.0],  # seed 1 was not re-measured
         ["cpsl_warmup", "", 0, 23.0],
         ["dasac", "", 0, 24.0],
         ["source", "", 0, 20.0],
     ]
-    assert environment["commits"] == ["new", "old"] and environment["results"] == 4
+    assert environment["commits"] == ["new", "old"] and environment["results"] == 5
     assert environment["versions"] == {"torch": "2.13.0"}
 
 

@@ -1,15 +1,16 @@
 """The documented demo numbers: collected from a run's results/ into docs/, rendered into README.md.
 
     python tools/demo_results.py collect [RESULTS]   # results/**/miou.json -> docs/demo_results.csv (+ environment)
-    python tools/demo_results.py collect --update [RESULTS]  # re-measured methods replace theirs, others stay
+    python tools/demo_results.py collect --update [RESULTS]  # re-measured method seeds replace theirs, others stay
     python tools/demo_results.py render [--check]    # docs/demo_results.csv -> README.md's demo table
 
 ``collect`` writes one row per result and seed (``method,step,seed,miou,pixel_accuracy``; ``step`` is
 ``round<r>``, ``stage<s>`` or empty) and ``docs/demo_results_environment.json``: what every result's
 provenance says it ran with (commit, package versions, CPU code path and CPU), so the table states
-its environment. ``--update`` merges a re-measure of some methods into the committed files: every row
-of a method found in RESULTS is replaced, other methods keep their rows, and the environment lists
-both runs' commits (versions and CPU code path must agree, else they are listed side by side).
+its environment. ``--update`` merges a re-measure into the committed files: every row of a (method,
+seed) found in RESULTS is replaced (all its rounds or stages), the others keep their rows, and the
+environment lists both runs' commits (versions and CPU code path must agree, else they are listed
+side by side).
 ``render`` rewrites the block between the README's ``demo-results`` markers from
 those two files; ``--check`` only says whether the README is up to date (tests/test_demo_results.py).
 No number in the table is typed by hand.
@@ -79,8 +80,9 @@ def collect(results_dir: Path) -> tuple[pd.DataFrame, dict]:
 def update(
     old: pd.DataFrame, old_environment: dict, new: pd.DataFrame, new_environment: dict
 ) -> tuple[pd.DataFrame, dict]:
-    """``old`` without the methods ``new`` re-measured, plus ``new``; the environment of both."""
-    kept = old[~old["method"].isin(set(new["method"]))]
+    """``old`` without the (method, seed) pairs ``new`` re-measured, plus ``new``; the environment of both."""
+    remeasured = set(zip(new["method"], new["seed"], strict=True))
+    kept = old[[pair not in remeasured for pair in zip(old["method"], old["seed"], strict=True)]]
     table = pd.concat([kept, new], ignore_index=True).sort_values(["method", "step", "seed"], ignore_index=True)
     locks = {old_environment["lock_sha256"], new_environment["lock_sha256"]}
     environment = {
@@ -169,7 +171,7 @@ def main(argv: list[str] | None = None) -> int:
     collecting = commands.add_parser("collect", help="results/**/miou.json -> docs/demo_results.csv")
     collecting.add_argument("results", nargs="?", type=Path, default=Path("results"))
     collecting.add_argument(
-        "--update", action="store_true", help="replace only the methods RESULTS holds; keep the other rows"
+        "--update", action="store_true", help="replace only the (method, seed) pairs RESULTS holds; keep the others"
     )
     rendering = commands.add_parser("render", help="docs/demo_results.csv -> README.md")
     rendering.add_argument("--check", action="store_true", help="exit 1 when README.md is not what render writes")
