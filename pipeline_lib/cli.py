@@ -78,7 +78,7 @@ def _import_dasac(args: argparse.Namespace) -> None:
     report = import_dasac(args.checkpoint, args.output, network)
     counters = sum(key.endswith(".num_batches_tracked") for key in report.missing)
     print(
-        f"{args.output}: the {network} of {args.checkpoint}, {report.spec.arch}, 4-branch ASPP, imagenet inputs; "
+        f"{args.output}: the {network} of {args.checkpoint}, {report.spec.arch}, imagenet inputs; "
         f"{len(report.loaded)} tensors loaded, {counters} num_batches_tracked counters absent from the file, "
         f"0 unexpected; {len(report.ignored)} snapshot keys outside the {network} ignored"
     )

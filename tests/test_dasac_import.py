@@ -85,8 +85,8 @@ def test_abn_snapshot_has_no_teacher_and_old_counters_may_be_absent(tmp_path):
     [
         (lambda s: s.pop("module.backbone.model.layer5.conv2d_list.3.bias"), "1 missing: layer5.conv2d_list.3.bias"),
         (lambda s: s.update({"module.backbone.model.layer6.weight": torch.zeros(1)}), "1 unexpected: layer6.weight"),
-        (lambda s: s.update({"module.backbone.features.0.weight": torch.zeros(1)}), "VGG-16-BN snapshot"),
-        (lambda s: s.update({"module.backbone.vgg_head.0.weight": torch.zeros(1)}), "FCN-8s VGG-16-BN"),
+        (lambda s: s.update({"module.backbone.features.0.weight": torch.zeros(1)}), "1 unexpected: features.0.weight"),
+        (lambda s: s.pop("module.backbone.model.conv1.weight"), "not a DA-SAC network"),
     ],
 )
 def test_foreign_snapshots_fail_naming_file_and_keys(tmp_path, edit, message):

@@ -99,12 +99,16 @@ def test_build_model_knows_every_architecture():
     assert ARCHITECTURES == (
         "deeplabv2_resnet101",
         "deeplabv2_vgg16",
+        "deeplabv2_vgg16_bn",
+        "fcn_vgg16_bn",
         "deeplabv2_resnet_tiny",
         "resnet38",
         "resnet38_tiny",
     )
-    with pytest.raises(ValueError, match="deeplabv2_resnet101, deeplabv2_vgg16, deeplabv2_resnet_tiny, resnet38"):
+    with pytest.raises(ValueError, match="deeplabv2_resnet101, deeplabv2_vgg16, deeplabv2_vgg16_bn, fcn_vgg16_bn"):
         build_model("resnet50")
+    with pytest.raises(ValueError, match="DA-SAC's single-level VGG-16-BN"):
+        build_model("fcn_vgg16_bn", head="proda")
     with pytest.raises(ValueError, match="single-level"):
         build_model("deeplabv2_vgg16", multi_level=True)
     with pytest.raises(ValueError, match="aspp_branches_used"):

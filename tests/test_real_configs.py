@@ -80,6 +80,11 @@ COMMON = {
     "dasac.sac.views.size": [512, 1024],
     "dasac.sac.views.group_size": 4,
     "cpsl.batch_size": 4,
+    "cpsl.warmup_model": "cpsl_warmup",
+    "cpsl.warmup": {
+        "iterations": 90000, "lr": 1.0e-4, "lambda_adv": 0.01, "lr_d": 1.0e-4, "betas_d": [0.9, 0.99],
+        "discriminator_width": 64,
+    },
     "cpsl.accumulation_steps": 1,
     "cpsl.source_augmentation.crop": [512, 896],
     "cpsl.weak_augmentation": {"scale": [1100 / 2048, 3300 / 2048], "crop": [512, 896], "hflip": 0.5},
@@ -334,3 +339,45 @@ def test_cbst_overlay_alone_stops_at_its_released_file_placeholders(tmp_path):
     for key in ("round0_model", "target_list"):
         placeholder = overlay["self_training"][key]
         assert f"config key self_training.{key}: file '{placeholder}' does not exist" in result.stdout
+
+
+#: DA-SAC's VGG-16-BN overlays (merged after real_gta5.yaml): network and the configs/*.yaml values.
+DASAC_VGG_CHAINS = {
+    "real_gta5_dasac_vgg16_bn.yaml": (
+        "deeplabv2_vgg16_bn",
+        {"dasac.baseline.lr": 2.5e-4, "dasac.baseline.iterations": 64688, "dasac.sac.iterations": 77625},
+    ),
+    "real_gta5_dasac_fcn8s.yaml": (
+        "fcn_vgg16_bn",
+        {"dasac.baseline.lr": 5.0e-4, "dasac.baseline.iterations": 22500, "dasac.sac.iterations": 81000},
+    ),
+}
+
+
+@pytest.mark.parametrize("overlay_name", sorted(DASAC_VGG_CHAINS))
+def test_dasac_vgg16_bn_overlays_plan_baseline_and_sac_on_their_network(tmp_path, overlay_name):
+    arch, values = DASAC_VGG_CHAINS[overlay_name]
+    chain = [OVERLAYS / "real_gta5.yaml", OVERLAYS / overlay_name]
+    workdir = tmp_path / "run"
+    workdir.mkdir()
+    (workdir / "config.yaml").write_text((REPO / "config.yaml").read_text())
+    user = fake_datasets(tmp_path / "data")
+    weights = tmp_path / "vgg16_bn-6c64b313.pth"
+    weights.write_bytes(b"not read by a dry run")
+    user["model"] = {"imagenet_weights": str(weights)}
+    paths = tmp_path / "paths.yaml"
+    paths.write_text(yaml.safe_dump(user))
+
+    shipped = yaml.safe_load((REPO / "config.yaml").read_text())
+    for overlay in chain:
+        assert overridden_keys(yaml.safe_load(overlay.read_text()), shipped) == [], overlay.name
+    config = merged_config(*chain, paths)
+    common = {"dasac.baseline.batch_size": 16, "dasac.baseline.target_batch_size": 2, "dasac.sac.target_groups": 2}
+    for key, expected in {"model.arch": arch, **common, **values}.items():
+        assert_close(lookup(config, key), expected, key)
+    assert config["dasac"]["backbones"][arch] == {"lambda_target": 2.0, "threshold_low": 0.1}
+
+    files = [*map(str, chain), str(paths)]
+    result = run_snakemake(workdir, "-n", "results/dasac/miou.json", "--configfile", *files)
+    assert result.returncode == 0, result.stdout
+    assert re.search(r"^train_dasac_baseline\s+1$", result.stdout, re.M) and "train_dasac" in result.stdout

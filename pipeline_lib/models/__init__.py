@@ -20,10 +20,13 @@ from torch import nn
 from pipeline_lib.models.deeplabv2 import DeepLabV2ResNet
 from pipeline_lib.models.deeplabv2_vgg import DeepLabV2VGG16
 from pipeline_lib.models.resnet38 import ResNet38
+from pipeline_lib.models.vgg16_bn import DeepLabV2VGG16BN, FCN8sVGG16BN
 
 ARCHITECTURES: tuple[str, ...] = (
     "deeplabv2_resnet101",
     "deeplabv2_vgg16",
+    "deeplabv2_vgg16_bn",
+    "fcn_vgg16_bn",
     "deeplabv2_resnet_tiny",
     "resnet38",
     "resnet38_tiny",
@@ -70,6 +73,13 @@ def build_model(
                 "aspp_branches_used (DeepLab-v2 options) must keep their defaults"
             )
         return ResNet38(num_classes, width_divisor=TINY_RESNET38_WIDTH_DIVISOR if arch == "resnet38_tiny" else 1)
+    if arch in ("deeplabv2_vgg16_bn", "fcn_vgg16_bn"):
+        if multi_level or head != "aspp" or bn_pretrain or aspp_branches_used != 4:
+            raise ValueError(
+                f"{arch} is DA-SAC's single-level VGG-16-BN network: multi_level, head, bn_pretrain and "
+                "aspp_branches_used must keep their defaults"
+            )
+        return (DeepLabV2VGG16BN if arch == "deeplabv2_vgg16_bn" else FCN8sVGG16BN)(num_classes)
     if arch == "deeplabv2_vgg16":
         if head != "aspp" or bn_pretrain:
             raise ValueError("deeplabv2_vgg16 has only the ASPP head and no bn_pretrain (ResNet-only options)")
@@ -79,4 +89,12 @@ def build_model(
     raise ValueError(f"unknown architecture {arch!r}; valid: {', '.join(ARCHITECTURES)}")
 
 
-__all__ = ["ARCHITECTURES", "DeepLabV2ResNet", "DeepLabV2VGG16", "ResNet38", "build_model"]
+__all__ = [
+    "ARCHITECTURES",
+    "DeepLabV2ResNet",
+    "DeepLabV2VGG16",
+    "DeepLabV2VGG16BN",
+    "FCN8sVGG16BN",
+    "ResNet38",
+    "build_model",
+]

@@ -10,10 +10,12 @@ model keys are
 - ``module.running_conf`` (the class prior) and ``module.slow_init`` (final snapshots only).
 
 After stripping ``module.<network>.model.`` the keys are exactly our ``DeepLabV2ResNet``'s (spec
-Part C) with the four-branch ASPP head. Inputs are RGB/255 normalised with the ImageNet mean and std
-(A.4.2; the source renormalisation only applies to training inputs), our ``imagenet`` convention.
-The VGG-16-BN and FCN-8s snapshots have no udaflow architecture (ours is AdaptSegNet's BN-free VGG)
-and are refused by name.
+Part C) with the four-branch ASPP head. The VGG-16-BN networks have no ``model.`` level:
+``module.backbone.features.*`` / ``classifier.*`` is DeepLab-v2 (``deeplabv2_vgg16_bn``),
+``module.backbone.block1..3.*`` / ``vgg_head.*`` / ``score_pool4.*`` / ``score_pool3.*`` is FCN-8s
+(``fcn_vgg16_bn``), both ``pipeline_lib.models.vgg16_bn``. Inputs are RGB/255 normalised with the
+ImageNet mean and std (A.4.2; the source renormalisation only applies to training inputs), our
+``imagenet`` convention.
 """
 
 from __future__ import annotations
@@ -36,8 +38,11 @@ NETWORKS = {"student": "backbone.", "teacher": "slow_net."}
 WRAPPER_KEYS = ("running_conf", "slow_init")
 #: Input convention of every DA-SAC model (ImageNet normalisation, A.4.2).
 DASAC_CONVENTION = "imagenet"
-# Prefixes after ``backbone.`` of the architectures udaflow cannot build.
-_UNSUPPORTED = {"features.": "DeepLab-v2 VGG-16-BN", "block1.": "FCN-8s VGG-16-BN", "vgg_head.": "FCN-8s VGG-16-BN"}
+#: The key that tells each VGG-16-BN network, and the one that holds its classifier bias (class count).
+_VGG_NETWORKS = {
+    "deeplabv2_vgg16_bn": ("features.1.running_mean", "classifier.conv2d_list.0.bias"),
+    "fcn_vgg16_bn": ("block1.1.running_mean", "vgg_head.8.bias"),
+}
 
 
 @dataclass(frozen=True)
@@ -85,11 +90,7 @@ def map_dasac_keys(
         if not bare.startswith(prefix):
             ignored.append(key)
             continue
-        inner = bare.removeprefix(prefix)
-        for marker, name in _UNSUPPORTED.items():
-            if inner.startswith(marker):
-                raise ValueError(f"{key}: a {name} snapshot; udaflow imports DA-SAC's DeepLab-v2 ResNet-101 only")
-        mapped[inner.removeprefix("model.")] = value
+        mapped[bare.removeprefix(prefix).removeprefix("model.")] = value
     if not mapped:
         hint = " (ABN baseline snapshots hold only the student)" if network == "teacher" else ""
         raise ValueError(f"no module.{prefix}* keys: the snapshot has no {network} network{hint}")
@@ -97,10 +98,16 @@ def map_dasac_keys(
 
 
 def infer_dasac_spec(state: Mapping[str, torch.Tensor]) -> ModelSpec:
-    """Our single-level, four-branch DeepLab-v2 ResNet matching the mapped keys: the stem width picks
-    the variant, the head's bias the class count."""
+    """Our network matching the mapped keys: a VGG-16-BN one by its key layout, else the single-level,
+    four-branch DeepLab-v2 ResNet whose stem width picks the variant; the head's bias gives the classes."""
+    for arch, (marker, classifier_bias) in _VGG_NETWORKS.items():
+        if marker in state and classifier_bias in state:
+            return ModelSpec(arch=arch, num_classes=state[classifier_bias].shape[0])
     if "conv1.weight" not in state or "layer5.conv2d_list.0.bias" not in state:
-        raise ValueError("no conv1.weight or layer5.conv2d_list.0.bias: not a DA-SAC DeepLab-v2 ResNet network")
+        raise ValueError(
+            "neither conv1.weight and layer5.conv2d_list.0.bias (DeepLab-v2 ResNet) nor the VGG-16-BN keys "
+            f"{', '.join(key for pair in _VGG_NETWORKS.values() for key in pair)}: not a DA-SAC network"
+        )
     width = state["conv1.weight"].shape[0]
     if width not in RESNET_BY_STEM_WIDTH:
         known = sorted(RESNET_BY_STEM_WIDTH)

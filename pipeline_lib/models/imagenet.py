@@ -4,6 +4,8 @@
 - ResNet-38 (ademxapp ``ilsvrc-cls_rna-a1_cls1000_ep-0001.params``, an MXNet file): ``cbst_import``.
 - VGG-16 (``vgg16-397923af.pth``): ``features.{24,26,28}`` become ``features.{23,25,27}`` (pool4
   removed, spec B.1.5), torchvision's ``classifier.*`` (fc layers) is dropped; fc6/fc7 stay new.
+- VGG-16-BN (``vgg16_bn-6c64b313.pth``, DA-SAC's): DeepLab-v2 re-indexes ``features`` past pool4 and
+  pool5; FCN-8s files ``features.<i>`` under ``block1``-``block3`` by index; ``classifier.*`` is dropped.
 
 The new parameters (``model.new_parameter_prefixes``) keep their random init. Anything else a file
 fails to provide, provides under an unknown name, or provides with the wrong shape is an error:
@@ -26,6 +28,7 @@ from pipeline_lib.models.deeplabv2_vgg import TORCHVISION_FEATURE_INDEX, DeepLab
 from pipeline_lib.models.load_report import LoadReport, listing, match_keys
 from pipeline_lib.models.resnet38 import ResNet38
 from pipeline_lib.models.serialization import refuse_model_file
+from pipeline_lib.models.vgg16_bn import DEEPLAB_FEATURE_INDEX, DeepLabV2VGG16BN, FCN8sVGG16BN, fcn_block_key
 
 _VGG_FEATURE_KEY = re.compile(r"features\.(\d+)\.(.+)")
 
@@ -34,17 +37,28 @@ def _resnet_key(key: str) -> str | None:
     return key
 
 
-def _vgg_key(key: str) -> str | None:
+def _vgg_key(key: str, index_map: Mapping[int, int] = TORCHVISION_FEATURE_INDEX) -> str | None:
     match = _VGG_FEATURE_KEY.fullmatch(key)
-    if match is None or int(match.group(1)) not in TORCHVISION_FEATURE_INDEX:
+    if match is None or int(match.group(1)) not in index_map:
         return None
-    return f"features.{TORCHVISION_FEATURE_INDEX[int(match.group(1))]}.{match.group(2)}"
+    return f"features.{index_map[int(match.group(1))]}.{match.group(2)}"
+
+
+def _vgg_bn_deeplab_key(key: str) -> str | None:
+    return _vgg_key(key, DEEPLAB_FEATURE_INDEX)
+
+
+def _vgg_bn_fcn_key(key: str) -> str | None:
+    match = _VGG_FEATURE_KEY.fullmatch(key)
+    return None if match is None else f"{fcn_block_key(int(match.group(1)))}.{match.group(2)}"
 
 
 # model class -> (torchvision key -> our key or None if it has no counterpart, file prefixes dropped by design)
 _LAYOUTS: dict[type[nn.Module], tuple[Callable[[str], str | None], tuple[str, ...]]] = {
     DeepLabV2ResNet: (_resnet_key, ("fc.",)),
     DeepLabV2VGG16: (_vgg_key, ("classifier.",)),
+    DeepLabV2VGG16BN: (_vgg_bn_deeplab_key, ("classifier.",)),
+    FCN8sVGG16BN: (_vgg_bn_fcn_key, ("classifier.",)),
 }
 
 
