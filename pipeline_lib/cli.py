@@ -8,6 +8,8 @@
   as a udaflow model file, read without MXNet (``pipeline_lib.models.cbst_import``);
 - ``udaflow import-dasac SNAPSHOT OUT.pt [--teacher]``: a released DA-SAC snapshot's student (or
   momentum teacher) as a udaflow model file (``pipeline_lib.models.dasac_import``);
+- ``udaflow convert-dasac-weights cs_weights_<net>_<source>.data OUT.csv``: DA-SAC's released
+  importance-sampling weights as the weight CSV of the target list (``pipeline_lib.dasac.importance_weights``);
 - ``udaflow evaluate MODEL.pt --config config.yaml``: the evaluate job on the Cityscapes val list,
   writing the same files as ``snakemake results/<run>/miou.json``;
 - ``udaflow check-imagenet WEIGHTS.pth --arch ARCH``: load torchvision ImageNet weights the way training
@@ -25,6 +27,8 @@ from pathlib import Path
 import yaml
 
 from pipeline_lib.cpsl.prototypes import save_prototypes
+from pipeline_lib.dasac.importance_weights import load_released_weights, read_weights, released_weights, write_weights
+from pipeline_lib.data.datasets import read_file_list
 from pipeline_lib.engine import cpu_code_path
 from pipeline_lib.jobs import evaluate
 from pipeline_lib.models import ARCHITECTURES, build_model
@@ -37,6 +41,7 @@ from pipeline_lib.models.proda_import import import_proda
 from pipeline_lib.models.serialization import evaluation_preprocessing
 
 VAL_LIST = "data/converted/cityscapes/val.csv"
+TRAIN_LIST = "data/converted/cityscapes/train.csv"
 
 
 def _import_adaptsegnet(args: argparse.Namespace) -> None:
@@ -71,6 +76,14 @@ def _import_cbst(args: argparse.Namespace) -> None:
         f"{len(report.loaded)} tensors loaded, {len(report.missing)} num_batches_tracked counters absent from the "
         "file, 0 unexpected"
     )
+
+
+def _convert_dasac_weights(args: argparse.Namespace) -> None:
+    names = read_file_list(args.file_list)["name"].tolist()
+    table = released_weights(load_released_weights(args.weights), names, Path(args.weights))
+    write_weights(args.output, table)
+    read_weights(args.output, names)  # what the SAC job will check: every frame, each class summing to 1
+    print(f"{args.output}: {len(table)} (image, class) weights of {len(names)} frames from {args.weights}")
 
 
 def _import_dasac(args: argparse.Namespace) -> None:
@@ -179,6 +192,17 @@ def build_parser() -> argparse.ArgumentParser:
         help="import the momentum teacher (module.slow_net.*) instead of the student the paper evaluates",
     )
     dasac.set_defaults(handler=_import_dasac)
+
+    weights = commands.add_parser(
+        "convert-dasac-weights",
+        help="write a released cs_weights_<net>_<source>.data as the importance-weight CSV of a target list",
+    )
+    weights.add_argument("weights", help="DA-SAC's released cs_weights_*.data (torch.save of a dict)")
+    weights.add_argument("output", help="importance_weights.csv (e.g. work/dasac_baseline/importance_weights.csv)")
+    weights.add_argument(
+        "--file-list", default=TRAIN_LIST, help=f"the target list the weights are for (default {TRAIN_LIST})"
+    )
+    weights.set_defaults(handler=_convert_dasac_weights)
 
     scorer = commands.add_parser("evaluate", help="score a udaflow model file on the Cityscapes val list")
     scorer.add_argument("model", help="udaflow model file (work/<run>/model.pt or an imported one)")

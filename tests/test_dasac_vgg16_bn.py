@@ -1,5 +1,6 @@
-"""DA-SAC's VGG-16-BN networks (issue 17): the reference's own modules' keys and outputs
-(tests/fixtures/dasac/make_fixtures.py) against our build, import and ImageNet loading."""
+"""DA-SAC's VGG-16-BN networks and released importance weights (issue 17): the reference's own modules'
+keys and outputs (tests/fixtures/dasac/make_fixtures.py) against our build, import and ImageNet loading,
+and a weight file written by the reference's own script (make_weights_fixture.py) through the converter."""
 
 from __future__ import annotations
 
@@ -11,6 +12,8 @@ import pytest
 import torch
 from dasac_fixture_weights import seeded_state
 
+from pipeline_lib.cli import main
+from pipeline_lib.dasac.importance_weights import load_released_weights, read_weights
 from pipeline_lib.models import build_model
 from pipeline_lib.models.dasac_import import import_dasac
 from pipeline_lib.models.imagenet import load_imagenet_weights
@@ -85,3 +88,39 @@ def test_torchvision_vgg16_bn_imagenet_weights_fill_the_backbone(tmp_path, arch)
     assert torch.equal(state[f"{bn3_3}.running_var"], torchvision_state["features.21.running_var"])
     assert all(torch.equal(state[k], v) for k, v in head_before.items())
     assert len(report.loaded) == len([k for k in torchvision_state if k.startswith("features.")])
+
+
+# --- the released importance-sampling weights (cs_weights_<net>_<source>.data) ---------------------
+
+
+def _file_list(tmp_path, frames):
+    for frame in frames:
+        (tmp_path / f"{frame}.png").write_bytes(b"")  # the list's images must exist; the converter reads none
+    rows = ["name,image,label", *(f"{frame},{tmp_path / frame}.png," for frame in frames)]
+    (tmp_path / "train.csv").write_text("\n".join(rows) + "\n")
+    return tmp_path / "train.csv"
+
+
+def test_released_weights_convert_to_the_weight_csv_the_sac_job_reads(tmp_path, capsys):
+    """cs_weights_sample.data was written by DA-SAC's own tools/compute_IS_weights.py (three masks)."""
+    frames = ["aachen_000000_000019", "aachen_000001_000019", "bremen_000010_000019"]
+    file_list = _file_list(tmp_path, frames)
+    main(["convert-dasac-weights", str(FIXTURES / "cs_weights_sample.data"), str(tmp_path / "w.csv"),
+          "--file-list", str(file_list)])
+    assert "12 (image, class) weights of 3 frames" in capsys.readouterr().out
+    table = read_weights(tmp_path / "w.csv", frames)
+    released = load_released_weights(FIXTURES / "cs_weights_sample.data")
+    assert sorted(table["class_id"].unique().tolist()) == [0, 1, 2, 13]
+    row = table[(table["name"] == "bremen_000010_000019") & (table["class_id"] == 13)]
+    expected = float(released["bremen_000010_000019_gtFine_labelIds.png"][13])
+    assert float(row["weight"].iloc[0]) == pytest.approx(expected)
+    assert table.groupby("class_id")["weight"].sum().tolist() == pytest.approx([1.0] * 4)
+
+
+def test_released_weights_of_another_target_list_are_an_error_naming_the_file(tmp_path):
+    file_list = _file_list(tmp_path, ["aachen_000000_000019", "aachen_000001_000019", "ulm_000000_000019"])
+    with pytest.raises(ValueError, match=r"cs_weights_sample.data: the released weights do not match the target "
+                       r"list \(1 weighted masks not in the list, e.g. \['bremen_000010_000019'\]; 1 listed"):
+        main(["convert-dasac-weights", str(FIXTURES / "cs_weights_sample.data"), str(tmp_path / "w.csv"),
+              "--file-list", str(file_list)])
+    assert not (tmp_path / "w.csv").exists()

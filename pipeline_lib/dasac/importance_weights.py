@@ -11,14 +11,17 @@ and draws a sample by picking a class, then an image by inverse CDF. Classes the
 (SYNTHIA: terrain, truck, train) use the uniform 1/N.
 
 The reference pickles a dict with ``torch.save``; we write the same numbers as a CSV (``WEIGHT_COLUMNS``):
-one row per (image, predicted class) with the pixel count and the fraction.
+one row per (image, predicted class) with the pixel count and the fraction. ``released_weights``
+converts the released ``cs_weights_<net>_<source>.data`` files (``{mask basename: {train ID:
+fraction}}``, the masks named ``<frame>_gtFine_labelIds.png``) into that table; their pixel counts
+are not stored, so that column stays empty.
 """
 
 from __future__ import annotations
 
 import logging
 import os
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
 
 import numpy as np
@@ -26,6 +29,7 @@ import pandas as pd
 
 from pipeline_lib.atomic import atomic_path
 from pipeline_lib.data.labels import IGNORE_INDEX, TRAIN_CLASSES
+from pipeline_lib.engine.checkpoint import load_checkpoint
 
 log = logging.getLogger(__name__)
 
@@ -59,6 +63,47 @@ def importance_weights(counts: dict[str, dict[int, int]]) -> pd.DataFrame:
     frame["weight"] = frame["pixels"] / totals
     frame["class_name"] = [TRAIN_CLASSES[c] for c in frame["class_id"]]
     return frame.loc[:, list(WEIGHT_COLUMNS)].sort_values(["name", "class_id"], ignore_index=True)
+
+
+#: How DA-SAC's target list names a Cityscapes frame's mask (``data/train_cityscapes.txt``).
+RELEASED_MASK_SUFFIX = "_gtFine_labelIds.png"
+
+
+def load_released_weights(path: str | os.PathLike[str]) -> Mapping[str, Mapping[int, float]]:
+    """A released ``.data`` file, loaded without running code: its keys are NumPy uint8 class IDs and its
+    values NumPy float64 fractions (``np.unique`` of a mask and a ``float64`` sum), nothing else is allowed."""
+    scalar = np._core.multiarray.scalar
+    allowed = [scalar, (scalar, "numpy.core.multiarray.scalar"), np.dtype, np.dtypes.UInt8DType, np.dtypes.Float64DType]
+    released = load_checkpoint(path, allowed)
+    if not isinstance(released, Mapping) or not all(isinstance(v, Mapping) for v in released.values()):
+        raise ValueError(f"{path}: expected DA-SAC's {{mask basename: {{class: fraction}}}} dict")
+    return released
+
+
+def released_weights(released: Mapping[str, Mapping[int, float]], names: Sequence[str], path: Path) -> pd.DataFrame:
+    """The weight table of a released ``.data`` dict for the target list whose image ``names`` are given.
+
+    Keys are mask basenames; each must be one frame of the list (by its name's last path part), and
+    every frame of the list must have one, as the reference asserts (``len(loaded_weights) ==
+    num_samples``). Errors name ``path`` and the first mismatches.
+    """
+    by_frame = {Path(name).name: name for name in names}
+    frames = {str(key).removesuffix(RELEASED_MASK_SUFFIX): value for key, value in released.items()}
+    unknown, absent = sorted(set(frames) - set(by_frame)), sorted(set(by_frame) - set(frames))
+    if unknown or absent:
+        raise ValueError(
+            f"{path}: the released weights do not match the target list ({len(unknown)} weighted masks not in the "
+            f"list, e.g. {unknown[:3]}; {len(absent)} listed frames without weights, e.g. {absent[:3]})"
+        )
+    rows = []
+    for frame, per_class in frames.items():
+        for class_id, weight in per_class.items():
+            class_id = int(class_id)
+            if not 0 <= class_id < len(TRAIN_CLASSES):
+                raise ValueError(f"{path}: {frame} has class {class_id}, not a train ID")
+            rows.append((by_frame[frame], class_id, TRAIN_CLASSES[class_id], None, float(weight)))
+    frame_table = pd.DataFrame(rows, columns=list(WEIGHT_COLUMNS)).astype({"pixels": "Int64"})
+    return frame_table.sort_values(["name", "class_id"], ignore_index=True)
 
 
 def write_weights(path: str | os.PathLike[str], weights: pd.DataFrame) -> None:
