@@ -79,7 +79,8 @@ def summary_table(per_seed: pd.DataFrame) -> pd.DataFrame:
 def mean_results(per_seed: pd.DataFrame) -> tuple[dict[str, dict], dict[str, dict]]:
     """The results averaged over the seeds, as parsed ``miou.json`` (run name -> scores), and their stds.
 
-    What the report's figures and tables take: a run ``cbst_sp/round3`` stands for all its seeds.
+    What the report's figures and tables take: a run ``cbst_sp/round3`` stands for all its seeds;
+    ``gain`` is the paired gain over source-only of the same seeds (absent without a source result).
     """
     summary = summary_table(per_seed)
     means: dict[str, dict] = {}
@@ -87,11 +88,13 @@ def mean_results(per_seed: pd.DataFrame) -> tuple[dict[str, dict], dict[str, dic
     for row in summary.to_dict("records"):
         name = row["method"] if not row["step"] else f"{row['method']}/{row['step']}"
         means[name] = {
-            **{key: _number(row[f"{key}_mean"]) for key in SCORES if not pd.isna(row[f"{key}_mean"])},
+            **{key: _number(row[f"{key}_mean"]) for key in (*SCORES, "gain") if not pd.isna(row[f"{key}_mean"])},
             "per_class": {cls: _number(row[cls]) for cls in TRAIN_CLASSES},
             "seeds": row["n"],
         }
-        spreads[name] = {key: _number(row[f"{key}_std"]) for key in SCORES if not pd.isna(row[f"{key}_mean"])}
+        spreads[name] = {
+            key: _number(row[f"{key}_std"]) for key in (*SCORES, "gain") if not pd.isna(row[f"{key}_mean"])
+        }
     return means, spreads
 
 

@@ -5,6 +5,7 @@ from pathlib import Path
 from snakemake.exceptions import WorkflowError
 
 from pipeline_lib import seeds as seed_paths
+from pipeline_lib.report import runs as report_runs
 
 DEMO_ROOT = config["demo"]["root"]
 CONDA_ENV = "../envs/udaflow.yaml"

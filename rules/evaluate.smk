@@ -51,9 +51,11 @@ rule official_evaluation:
 
 
 rule summarize:
-    """results/summary.csv: mean and std over the seeds per method and round/stage; summary_seeds.csv: every seed."""
+    """results/summary.csv: mean and std over the seeds per method and round/stage (every one, and the warm-ups); summary_seeds.csv: every seed."""
     input:
-        lambda wildcards: seed_paths.for_seeds(DEFAULT_TARGETS, SEEDS),
+        lambda wildcards: seed_paths.for_seeds(
+            report_runs.scored_runs(DEFAULT_TARGETS, REPORT_STARTS), SEEDS
+        ),
     output:
         summary="results/summary.csv",
         seeds="results/summary_seeds.csv",

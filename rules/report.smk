@@ -5,9 +5,9 @@ the default targets appears in the plot, the table and the panels without a chan
 functions read DEFAULT_TARGETS when the DAG is built, so rule files included after this one count.
 """
 
-from pipeline_lib.report import runs as report_runs
-
 REPORT_DIR = report_runs.REPORT_DIR
+# The papers' published numbers shown beside the runs (a file of this checkout, not of the run).
+REPORT_PAPERS = str(Path(report_runs.__file__).resolve().parents[2] / "workflow/report/papers.csv")
 # Target training images per round in a self-training method's pseudo-label panels.
 REPORT_PANEL_IMAGES = 2
 # Every report() output of the default run, for rule all (`snakemake --report` needs them on disk).
@@ -19,18 +19,10 @@ REPORT_TARGETS = lambda wildcards: report_runs.report_outputs(
 rule report_scores:
     """mIoU per round/stage of every default method (mean ± std over the seeds; bars for single results) and the per-class IoU table."""
     input:
-        lambda wildcards: seed_paths.for_seeds(
-            [run.miou for run in report_runs.step_runs(DEFAULT_TARGETS)], SEEDS
+        results=lambda wildcards: seed_paths.for_seeds(
+            report_runs.scored_runs(DEFAULT_TARGETS, REPORT_STARTS), SEEDS
         ),
-        lambda wildcards: seed_paths.for_seeds(
-            [
-                f"results/{start}/miou.json"
-                for start in report_runs.used_starts(
-                    DEFAULT_TARGETS, REPORT_STARTS
-                ).values()
-            ],
-            SEEDS,
-        ),
+        papers=REPORT_PAPERS,
     output:
         plot=report(
             f"{REPORT_DIR}/miou.png",

@@ -1,8 +1,10 @@
 """Report building blocks: which runs it shows, the mIoU plot, the per-class table, pseudo-label statistics,
 panels, and the onsuccess/onerror messages."""
 
+import io
 import json
 import math
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -10,8 +12,10 @@ import pytest
 
 from pipeline_lib.data.labels import IGNORE_INDEX, TRAIN_CLASSES, colorize
 from pipeline_lib.evaluation import Prediction, visualization_panel
+from pipeline_lib.jobs.report_scores import table_order
 from pipeline_lib.report import runs
 from pipeline_lib.report.panels import CELL_WIDTH, image_grid, shrink, split_visual
+from pipeline_lib.report.papers import paper_numbers, read_papers
 from pipeline_lib.report.plots import miou_figure, per_class_frame, per_class_html
 from pipeline_lib.report.pseudo_labels import LabelCounts, round_statistics, statistics_figure
 from pipeline_lib.run_messages import error_message, failed_jobs, success_message
@@ -47,6 +51,14 @@ def test_runs_follow_the_default_targets():
     assert runs.Run("cbst", "round", 1).miou == "results/cbst/round1/miou.json"
     with pytest.raises(ValueError, match="results/cbst/epoch2/miou.json"):
         runs.final_runs(["results/cbst/epoch2/miou.json"])
+
+
+def test_scored_runs_are_every_step_then_the_warm_ups_of_reported_methods():
+    assert runs.scored_runs(TARGETS, {"cpsl": "cpsl_warmup", "dasac_x": "elsewhere"}) == [
+        "results/source/miou.json", "results/cbst_sp/round1/miou.json", "results/cbst_sp/round2/miou.json",
+        "results/cbst_sp/round3/miou.json", "results/cpsl/stage1/miou.json", "results/cpsl/stage2/miou.json",
+        "results/dasac/miou.json", "results/cpsl_warmup/miou.json",
+    ]
 
 
 def test_report_outputs_add_pseudo_label_figures_for_self_training_methods_only():
@@ -119,15 +131,58 @@ def test_miou_figure_for_synthia_plots_miou16_and_miou13():
     assert list(lines[0].get_ydata()) == [11.0, 13.0] and list(lines[1].get_ydata()) == [12.0, 14.0]
 
 
+EXTRA = ["gain over source only", "gain over source only std", "paper", "pixel acc."]
+
+
 def test_per_class_table_19_and_synthia_16_13():
     frame = per_class_frame({"source": scores(15.0), "cbst/round3": scores(20.0)})
-    assert list(frame.columns) == ["mIoU", *TRAIN_CLASSES]
+    assert list(frame.columns) == ["mIoU", "mIoU std", *EXTRA, *TRAIN_CLASSES]
     assert frame.loc["cbst/round3", "mIoU"] == 20.0 and frame.loc["source", "bicycle"] == 18.0
 
     synthia = per_class_frame({"source": scores(15.0, True)})
-    assert list(synthia.columns[:2]) == ["mIoU16", "mIoU13"] and len(synthia.columns) == 2 + 16
+    assert list(synthia.columns[:3]) == ["mIoU16", "mIoU16 std", "mIoU13"] and len(synthia.columns) == 3 + 4 + 16
     assert "terrain" not in synthia.columns and "wall*" in synthia.columns and "road" in synthia.columns
     assert synthia.loc["source", "mIoU13"] == 17.0
+
+
+def test_per_class_table_carries_spread_gain_paper_and_pixel_accuracy():
+    results = {"source": {**scores(15.0), "pixel_accuracy": 60.0, "gain": 0.0},
+               "cbst/round1": {**scores(18.0), "gain": 3.0}, "cbst/round2": {**scores(20.0), "gain": 5.0}}
+    spreads = {"cbst/round2": {"miou": 1.5, "gain": 0.5}}
+    papers = pd.read_csv(io.StringIO(PAPERS), keep_default_na=False, dtype={"step": str})
+    published = paper_numbers(papers, "gta5", "miou", results)
+    assert published == {"source": 36.6, "cbst/round2": 45.2}  # "final" = the last round shown
+    frame = per_class_frame(results, spreads, published)
+    assert frame.loc["cbst/round2", "mIoU std"] == 1.5 and frame.loc["cbst/round2", "gain over source only"] == 5.0
+    assert frame.loc["cbst/round2", "gain over source only std"] == 0.5
+    assert math.isnan(frame.loc["source", "gain over source only"])  # no gain of source-only over itself
+    assert frame.loc["cbst/round2", "paper"] == 45.2 and math.isnan(frame.loc["cbst/round1", "paper"])
+    assert frame.loc["source", "pixel acc."] == 60.0
+    html = per_class_html(frame)
+    assert "+5.0" in html and "±0.5" in html and ">run<" not in html
+
+
+def test_table_order_puts_each_method_s_warm_up_and_steps_under_its_final():
+    results = {name: {} for name in ["adaptseg_lsgan", "cpsl/stage2", "cpsl/stage1", "cpsl_warmup", "source"]}
+    order = table_order(["source", "cpsl/stage2", "adaptseg_lsgan"], results, {"cpsl": "cpsl_warmup"})
+    assert order == ["source", "cpsl_warmup", "cpsl/stage1", "cpsl/stage2", "adaptseg_lsgan"]
+
+
+def test_shipped_papers_file_has_the_readme_numbers():
+    papers = read_papers(Path(__file__).resolve().parents[1] / "workflow/report/papers.csv")
+    names = ["source", "cbst_sp/round3", "dasac", "cpsl/stage1", "cpsl/stage3", "cpsl_warmup"]
+    assert paper_numbers(papers, "gta5", "miou", names) == {
+        "source": 36.6, "cbst_sp/round3": 46.2, "dasac": 53.8, "cpsl/stage1": 55.7, "cpsl/stage3": 60.8,
+        "cpsl_warmup": 41.4,
+    }
+    assert paper_numbers(papers, "synthia", "miou16", ["dasac", "cbst/round6"]) == {"dasac": 52.6, "cbst/round6": 42.5}
+
+
+PAPERS = """method,step,source,metric,value,network,reference
+source,,gta5,miou,36.6,R101,x
+cbst,final,gta5,miou,45.2,R38,x
+cbst,final,synthia,miou16,42.5,R38,x
+"""
 
 
 def test_per_class_html_is_a_pandas_table_with_the_best_run_marked():

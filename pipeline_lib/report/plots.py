@@ -19,6 +19,10 @@ from pipeline_lib.report.runs import SOURCE, Run, parse_run
 
 #: Marks the classes of the SYNTHIA 16-class protocol that the 13-class one leaves out.
 NOT_IN_13 = "*"
+#: Column names of the per-class table besides the metrics and classes.
+GAIN = "gain over source only"
+PAPER = "paper"
+PIXEL_ACCURACY = "pixel acc."
 _PANEL_SIZE = (4.2, 3.0)  # inches per subplot
 
 
@@ -133,19 +137,34 @@ def miou_figure(
     return figure
 
 
-def per_class_frame(results: Mapping[str, dict]) -> pd.DataFrame:
-    """Rows = runs (in ``results`` order), columns = headline mIoU(s) then per-class IoU in percent.
+def per_class_frame(
+    results: Mapping[str, dict],
+    spreads: Mapping[str, dict] | None = None,
+    papers: Mapping[str, float] | None = None,
+) -> pd.DataFrame:
+    """Rows = runs (in ``results`` order), columns = headline mIoU(s), its std over the seeds, the gain over
+    source-only (paired per seed) and its std, the paper's number, pixel accuracy, then per-class IoU in %.
 
     For SYNTHIA the three classes SYNTHIA lacks (terrain, truck, train) are dropped and the three the
-    13-class protocol also leaves out (wall, fence, pole) carry a ``*``.
+    13-class protocol also leaves out (wall, fence, pole) carry a ``*``. ``spreads`` and ``papers``
+    (``pipeline_lib.report.papers.paper_numbers``) may be absent; their cells are then empty.
     """
+    spreads = spreads or {}
+    papers = papers or {}
     metrics = headline_metrics(results)
     synthia = metrics[0][0] == "miou16"
+    key, label = metrics[0]
     classes = [TRAIN_CLASSES[i] for i in CLASSES_16] if synthia else list(TRAIN_CLASSES)
     in_13 = {TRAIN_CLASSES[i] for i in CLASSES_13}
     rows = {}
     for name, scores in results.items():
-        row = {label: scores.get(key) for key, label in metrics}
+        row = {label: scores.get(key), f"{label} std": spreads.get(name, {}).get(key)}
+        row.update({other_label: scores.get(other_key) for other_key, other_label in metrics[1:]})
+        source = name == SOURCE
+        row[GAIN] = None if source else scores.get("gain")
+        row[f"{GAIN} std"] = None if source else spreads.get(name, {}).get("gain")
+        row[PAPER] = papers.get(name)
+        row[PIXEL_ACCURACY] = scores.get("pixel_accuracy")
         for cls in classes:
             column = cls if not synthia or cls in in_13 else f"{cls}{NOT_IN_13}"
             row[column] = scores["per_class"].get(cls)
@@ -162,11 +181,17 @@ def _best(column: pd.Series) -> list[str]:
 
 
 def per_class_html(frame: pd.DataFrame) -> str:
-    """A standalone HTML table: one colour scale (0-100 %) for every cell, the best run of each column in bold."""
+    """A standalone HTML table: one colour scale (0-100 %) for the IoU cells, the best run of each IoU
+    column in bold; spreads as ±, gains signed; no separate header row for the run names."""
+    frame = frame.rename_axis(None)
+    spread_columns = [column for column in frame.columns if column.endswith(" std")]
+    iou_columns = [column for column in frame.columns if column not in (*spread_columns, GAIN, PAPER, PIXEL_ACCURACY)]
+    formats = {column: "±{:.1f}" for column in spread_columns} | {GAIN: "{:+.1f}"}
     styled = (
         frame.style.format("{:.1f}", na_rep="–")
-        .background_gradient(cmap="YlGn", axis=None, vmin=0.0, vmax=100.0)
-        .apply(_best, axis=0)
+        .format(formats, na_rep="–")
+        .background_gradient(cmap="YlGn", axis=None, vmin=0.0, vmax=100.0, subset=iou_columns)
+        .apply(_best, axis=0, subset=iou_columns)
         .set_table_styles(
             [
                 {"selector": "th.col_heading", "props": "writing-mode: vertical-rl; transform: rotate(180deg);"},

@@ -81,6 +81,14 @@ def used_starts(targets: Iterable[str], starts: dict[str, str]) -> dict[str, str
     return {method: start for method, start in starts.items() if method in methods}
 
 
+def scored_runs(targets: Iterable[str], starts: dict[str, str]) -> list[str]:
+    """The ``miou.json`` of every run the summary and the report show: each round/stage up to every
+    target's (``step_runs``), then the warm-ups (``used_starts``) they start from."""
+    paths = [run.miou for run in step_runs(targets)]
+    paths += [f"results/{start}/miou.json" for start in used_starts(targets, starts).values()]
+    return list(dict.fromkeys(paths))
+
+
 #: Where the report's figures and tables go (rules/report.smk).
 REPORT_DIR = "results/report"
 
