@@ -5,8 +5,22 @@ rule evaluate:
         file_list="data/converted/cityscapes/val.csv",
     output:
         miou="results/{seed_dir}{run}/miou.json",
-        per_class="results/{seed_dir}{run}/per_class.csv",
-        visuals=directory("results/{seed_dir}{run}/visuals"),
+        # In the report of whatever targets were asked for (`snakemake --report r.html <target>`).
+        per_class=report(
+            "results/{seed_dir}{run}/per_class.csv",
+            caption="../workflow/report/run_per_class.rst",
+            category="1. Scores",
+            subcategory="per run",
+            labels={"run": "{seed_dir}{run}", "figure": "per-class IoU"},
+        ),
+        visuals=report(
+            directory("results/{seed_dir}{run}/visuals"),
+            patterns=["{image}.png"],
+            caption="../workflow/report/run_visuals.rst",
+            category="2. Qualitative",
+            subcategory="per run",
+            labels={"run": "{seed_dir}{run}", "figure": "{image}"},
+        ),
         label_ids=directory("results/{seed_dir}{run}/label_ids"),
     log:
         "logs/{seed_dir}evaluate/{run}.log",

@@ -72,6 +72,16 @@ def test_report_renders_from_a_source_and_one_round_run(workdir):
     # Only the narrowed default targets' results (the html also embeds every rule's pattern and code).
     assert "results/adaptseg_single/miou.json" not in html and "results/report/pseudo_labels/st/" not in html
 
+    # A report of one named target shows that target's own scores and predictions (issue 22).
+    named = run_snakemake(
+        workdir, "--snakefile", str(wrapper), "--report", "named.html", "results/cbst_sp/round1/miou.json"
+    )
+    assert named.returncode == 0, named.stdout[-3000:]
+    named_html = (workdir / "named.html").read_text()
+    visual = sorted((workdir / "results/cbst_sp/round1/visuals").glob("*.png"))[0].name
+    for expected in ("per_class.csv", visual, "IoU (%) per Cityscapes class of this run", "cbst_sp/round1"):
+        assert expected in named_html, expected
+
 
 def test_default_run_draws_the_report_for_every_default_method(workdir):
     """`snakemake` without a target plans the report jobs: every round/stage of every default target is
