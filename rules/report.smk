@@ -89,6 +89,37 @@ rule report_validation_panels:
         "../workflow/scripts/report_validation_panels.py"
 
 
+rule report_training:
+    """Every loss each scored training job logged, one panel per method, rounds/stages one after another (seed 0)."""
+    input:
+        lambda wildcards: [
+            report_runs.train_log(name, SELF_TRAINING_METHODS)
+            for name in report_runs.trained_runs(DEFAULT_TARGETS, REPORT_STARTS)
+        ],
+    output:
+        report(
+            f"{REPORT_DIR}/training.png",
+            caption="../workflow/report/training.rst",
+            category="1. Scores",
+            labels={"figure": "training curves"},
+        ),
+    log:
+        "logs/report/training.log",
+    benchmark:
+        "benchmarks/report/training.tsv"
+    conda:
+        CONDA_ENV
+    threads: 1
+    resources:
+        mem_mb=2000,
+        runtime=10,
+    params:
+        runs=lambda wildcards: report_runs.trained_runs(DEFAULT_TARGETS, REPORT_STARTS),
+        starts=lambda wildcards: report_runs.used_starts(DEFAULT_TARGETS, REPORT_STARTS),
+    script:
+        "../workflow/scripts/report_training.py"
+
+
 rule report_pseudo_labels:
     """Per round: thresholds, labelled share and ground-truth agreement per class, and example panels.
 

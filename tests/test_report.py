@@ -18,6 +18,7 @@ from pipeline_lib.report.panels import CELL_WIDTH, image_grid, shrink, split_vis
 from pipeline_lib.report.papers import paper_numbers, read_papers
 from pipeline_lib.report.plots import miou_figure, per_class_frame, per_class_html
 from pipeline_lib.report.pseudo_labels import LabelCounts, round_statistics, statistics_figure
+from pipeline_lib.report.training import training_figure
 from pipeline_lib.run_messages import error_message, failed_jobs, success_message
 
 TARGETS = [
@@ -67,6 +68,7 @@ def test_report_outputs_add_pseudo_label_figures_for_self_training_methods_only(
         "results/report/miou.png",
         "results/report/per_class_iou.html",
         "results/report/validation_panels.png",
+        "results/report/training.png",
         "results/report/pseudo_labels/cbst_sp/statistics.png",
         "results/report/pseudo_labels/cbst_sp/panels.png",
     ]
@@ -191,6 +193,39 @@ def test_per_class_html_is_a_pandas_table_with_the_best_run_marked():
     html = per_class_html(frame)
     assert html.startswith("<!DOCTYPE html>") and "traffic sign" in html and "55.5" in html
     assert html.count("font-weight: bold") >= 1
+
+
+# --- training curves ------------------------------------------------------------------------------
+
+
+def _log(iterations, **losses):
+    return pd.DataFrame({"iteration": iterations, "lr": 0.1, **losses})
+
+
+def test_training_figure_chains_a_method_s_steps_after_its_warm_up():
+    logs = {
+        "source": _log([10, 20], loss_seg=[2.0, 1.0]),
+        "cpsl_warmup": _log([10, 20], loss_seg=[3.0, 2.0], loss_adv_out=[0.5, 0.4]),
+        "cpsl/stage1": _log([5, 10], loss_source=[1.0, 0.9]),
+        "cbst_sp/round1": _log([4, 8], loss_seg=[1.5, 1.4]),
+        "cbst_sp/round2": _log([4, 8], loss_seg=[1.3, 1.2]),
+    }
+    figure = training_figure(logs, {"cpsl": "cpsl_warmup"})
+    panels = {axis.get_title(): axis for axis in figure.axes if axis.get_visible()}
+    assert sorted(panels) == ["cbst_sp", "cpsl", "source"]  # the warm-up has no panel of its own
+    cpsl = panels["cpsl"]
+    # warm-up iterations 10, 20, then stage 1 continues at 20 + 5, 20 + 10
+    assert [list(line.get_xdata()) for line in cpsl.lines if line.get_linestyle() == "-"] == [
+        [10, 20], [10, 20], [25, 30]]
+    assert [list(line.get_xdata()) for line in panels["cbst_sp"].lines if line.get_linestyle() == "-"] == [
+        [4, 8], [12, 16]]
+    assert {text.get_text() for text in cpsl.texts} == {"cpsl_warmup", "stage1"}
+
+
+def test_train_logs_of_self_training_rounds_live_under_work():
+    assert runs.train_log("cbst_sp/round2", ["cbst_sp"]) == "work/cbst_sp/round2/train_log.csv"
+    assert runs.train_log("cpsl/stage1", ["cbst_sp"]) == "results/cpsl/stage1/train_log.csv"
+    assert runs.trained_runs(TARGETS, {"cpsl": "cpsl_warmup"})[-1] == "cpsl_warmup"
 
 
 # --- pseudo-label statistics ----------------------------------------------------------------------

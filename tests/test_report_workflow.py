@@ -58,12 +58,14 @@ def test_report_renders_from_a_source_and_one_round_run(workdir):
     rendered = run_snakemake(workdir, "--snakefile", str(wrapper), *outputs, "--report", "report.html")
     assert rendered.returncode == 0, rendered.stdout[-3000:]
     html = (workdir / "report.html").read_text()
-    for name in ("miou.png", "per_class_iou.html", "validation_panels.png", "statistics.png", "panels.png"):
+    figures = ("miou.png", "per_class_iou.html", "validation_panels.png", "training.png", "statistics.png", "panels.png")
+    for name in figures:
         assert name in html, name
     for caption in (
         "mIoU over the 19 Cityscapes classes",  # miou.rst
         "Per-class IoU (%) of the final result",  # per_class_iou.rst
         "then each method",  # validation_panels.rst
+        "Training losses of every scored run",  # training.rst
         "class-balanced (CBST) thresholds, spatial prior",  # pseudo_label_statistics.rst
         "the pseudo-label after the class thresholds",  # pseudo_label_panels.rst
         "udaflow report: GTA5",  # workflow.rst

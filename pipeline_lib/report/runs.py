@@ -89,6 +89,20 @@ def scored_runs(targets: Iterable[str], starts: dict[str, str]) -> list[str]:
     return list(dict.fromkeys(paths))
 
 
+def trained_runs(targets: Iterable[str], starts: dict[str, str]) -> list[str]:
+    """Run names of the report's training curves: the scored runs (``scored_runs``), seed 0's."""
+    return [path.removeprefix("results/").removesuffix("/miou.json") for path in scored_runs(targets, starts)]
+
+
+def train_log(name: str, self_training_methods: Iterable[str]) -> str:
+    """Where the training job of run ``name`` writes its losses: under work/ for a self-training round
+    (rules/self_training.smk), else beside the run's results."""
+    run = parse_run(name)
+    if run.method in set(self_training_methods) and run.kind == "round":
+        return f"work/{run.name}/train_log.csv"
+    return f"results/{run.name}/train_log.csv"
+
+
 #: Where the report's figures and tables go (rules/report.smk).
 REPORT_DIR = "results/report"
 
@@ -106,6 +120,7 @@ def report_outputs(targets: Iterable[str], self_training_methods: Iterable[str])
         f"{REPORT_DIR}/miou.png",
         f"{REPORT_DIR}/per_class_iou.html",
         f"{REPORT_DIR}/validation_panels.png",
+        f"{REPORT_DIR}/training.png",
         *(
             f"{REPORT_DIR}/pseudo_labels/{method}/{figure}.png"
             for method in pseudo_label_methods(targets, self_training_methods)

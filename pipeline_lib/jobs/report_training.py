@@ -1,0 +1,31 @@
+"""Job: the report's training curves, from the ``train_log.csv`` of every scored training job."""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+
+import pandas as pd
+
+from pipeline_lib.atomic import atomic_path
+from pipeline_lib.report.training import loss_columns, training_figure
+
+log = logging.getLogger(__name__)
+
+DPI = 120
+
+
+def run(train_logs: list[str], runs: list[str], out: str | Path, starts: dict[str, str] | None = None) -> None:
+    """``runs[i]`` names the run whose log is ``train_logs[i]``."""
+    if len(train_logs) != len(runs):
+        raise ValueError(f"{len(train_logs)} training logs for {len(runs)} runs")
+    logs = {}
+    for name, path in zip(runs, train_logs, strict=True):
+        table = pd.read_csv(path)
+        if "iteration" not in table.columns or not loss_columns(table):
+            raise ValueError(f"{path}: a training log needs an iteration column and loss columns, got {list(table)}")
+        logs[name] = table
+    figure = training_figure(logs, starts)
+    with atomic_path(out) as tmp:
+        figure.savefig(tmp, dpi=DPI)
+    log.info("training curves of %d runs", len(logs))
