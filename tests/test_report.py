@@ -14,7 +14,7 @@ from pipeline_lib.data.labels import IGNORE_INDEX, TRAIN_CLASSES, colorize
 from pipeline_lib.evaluation import Prediction, visualization_panel
 from pipeline_lib.jobs.report_scores import table_order
 from pipeline_lib.report import runs
-from pipeline_lib.report.panels import CELL_WIDTH, image_grid, shrink, split_visual
+from pipeline_lib.report.panels import CELL_WIDTH, block_count, image_grid, shrink, split_visual
 from pipeline_lib.report.papers import paper_numbers, read_papers
 from pipeline_lib.report.plots import miou_figure, per_class_frame, per_class_html
 from pipeline_lib.report.pseudo_labels import LabelCounts, round_statistics, statistics_figure
@@ -305,6 +305,20 @@ def test_shrink_keeps_label_colours_and_image_grid_checks_its_shape():
     assert len(figure.legends[0].get_texts()) == 20  # 19 classes + ignore
     with pytest.raises(ValueError, match="does not match"):
         image_grid([[small]], ["row"], ["a", "b"], "title")
+
+
+def test_a_tall_grid_folds_into_blocks_no_taller_than_wide_each_with_the_header_rows():
+    """The validation panels of 12 methods (14 rows of 4 images) would be twice as tall as wide: the
+    report viewer would hide their top. Folded, every block starts with the image and ground-truth rows."""
+    cell = np.zeros((128, 256, 3), dtype=np.uint8)
+    labels = ["image", "ground truth", *(f"method{i}" for i in range(12))]
+    assert block_count(14, 4, 0.5, header=2) == 2 and block_count(5, 4, 0.5, header=2) == 1
+    figure = image_grid([[cell] * 4 for _ in labels], labels, list("abcd"), "title", header_rows=2)
+    width, height = figure.get_size_inches()
+    assert height <= width
+    ylabels = [axis.get_ylabel() for axis in figure.axes if axis.get_visible() and axis.get_ylabel()]
+    assert ylabels.count("image") == 2 and ylabels.count("ground truth") == 2
+    assert {f"method{i}" for i in range(12)} <= set(ylabels)
 
 
 # --- onsuccess / onerror --------------------------------------------------------------------------

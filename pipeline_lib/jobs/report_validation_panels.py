@@ -36,7 +36,8 @@ def run(visual_dirs: list[str], runs: list[str], out: str | Path) -> None:
             cells.append([shrink(image, is_label=False) for image, _, _ in parts])
             cells.append([shrink(truth, is_label=True) for _, truth, _ in parts])
         cells.append([shrink(prediction, is_label=True) for _, _, prediction in parts])
-    figure = image_grid(cells, ["image", "ground truth", *runs], names, "Cityscapes validation: predictions per method")
+    title = "Cityscapes validation: predictions per method"
+    figure = image_grid(cells, ["image", "ground truth", *runs], names, title, header_rows=2)
     with atomic_path(out) as tmp:
         figure.savefig(tmp, dpi=DPI)
     log.info("validation panels: %d images × %d runs", len(names), len(runs))

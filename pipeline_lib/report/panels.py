@@ -53,31 +53,62 @@ def palette_legend(figure: Figure) -> None:
     figure.legend(handles=handles, loc="outside lower center", ncol=columns, fontsize=7, frameon=False)
 
 
+def block_count(rows: int, cols: int, aspect: float, header: int = 0) -> int:
+    """How many side-by-side blocks make a grid no taller than wide: a report viewer centres a tall
+    figure, so its top (title, inputs) would sit above the scroll origin, out of reach."""
+    blocks = 1
+    while True:
+        height = (header + -(-(rows - header) // blocks)) * aspect
+        if height <= cols * blocks or blocks >= rows - header:
+            return blocks
+        blocks += 1
+
+
 def image_grid(
-    cells: Sequence[Sequence[np.ndarray | None]], row_labels: Sequence[str], column_titles: Sequence[str], title: str
+    cells: Sequence[Sequence[np.ndarray | None]],
+    row_labels: Sequence[str],
+    column_titles: Sequence[str],
+    title: str,
+    header_rows: int = 0,
 ) -> Figure:
-    """A grid of pictures (H×W×3 uint8, already in the palette; None = an empty cell) with a legend."""
+    """A grid of pictures (H×W×3 uint8, already in the palette; None = an empty cell) with a legend.
+
+    A grid taller than wide is folded into side-by-side blocks (``block_count``); each block repeats
+    the first ``header_rows`` rows (e.g. the input images and their ground truth) above its share of
+    the others, and labels its rows.
+    """
     rows, cols = len(cells), len(column_titles)
     if len(row_labels) != rows or any(len(row) != cols for row in cells):
         raise ValueError(f"grid of {rows} rows × {cols} columns does not match its labels")
     aspect = next((cell.shape[0] / cell.shape[1] for row in cells for cell in row if cell is not None), 0.5)
+    blocks = block_count(rows, cols, aspect, header_rows)
+    per_block = -(-(rows - header_rows) // blocks)
+    starts = [header_rows + b * per_block for b in range(blocks)]
+    block_rows = [list(range(header_rows)) + list(range(start, min(rows, start + per_block))) for start in starts]
+    height = header_rows + per_block
     figure = Figure(
-        figsize=(_CELL_INCHES * cols + 1.2, _CELL_INCHES * aspect * rows + 1.4), layout="constrained"
+        figsize=(_CELL_INCHES * cols * blocks + 1.2 * blocks, _CELL_INCHES * aspect * height + 1.4),
+        layout="constrained",
     )
-    axes = figure.subplots(rows, cols, squeeze=False)
-    for r, row in enumerate(cells):
-        for c, cell in enumerate(row):
-            axis = axes[r, c]
-            axis.set_xticks([])
-            axis.set_yticks([])
-            if cell is not None:
-                axis.imshow(cell, interpolation="nearest")
-            else:
-                axis.set_frame_on(False)
-            if r == 0:
-                axis.set_title(column_titles[c], fontsize=8)
-            if c == 0:
-                axis.set_ylabel(row_labels[r], fontsize=8)
+    axes = figure.subplots(height, cols * blocks, squeeze=False)
+    for b, members in enumerate(block_rows):
+        for r in range(height):
+            for c in range(cols):
+                axis = axes[r, b * cols + c]
+                axis.set_xticks([])
+                axis.set_yticks([])
+                if r >= len(members):
+                    axis.set_visible(False)
+                    continue
+                cell = cells[members[r]][c]
+                if cell is not None:
+                    axis.imshow(cell, interpolation="nearest")
+                else:
+                    axis.set_frame_on(False)
+                if r == 0:
+                    axis.set_title(column_titles[c], fontsize=8)
+                if c == 0:
+                    axis.set_ylabel(row_labels[members[r]], fontsize=8)
     figure.suptitle(title, fontsize=10)
     palette_legend(figure)
     return figure
