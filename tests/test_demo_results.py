@@ -62,6 +62,9 @@ def test_update_replaces_the_remeasured_method_seeds_and_keeps_the_others(tmp_pa
         ["source", "", 0, 20.0],
     ]
     assert environment["commits"] == ["new", "old"] and environment["results"] == 5
+    # A method whose code changed: its rows that were not re-measured go, not only the re-measured seeds'.
+    table, _ = demo_results.update(old, old_environment, new, new_environment, stale=("cpsl",))
+    assert table[table["method"] == "cpsl"][["seed", "miou"]].values.tolist() == [[0, 27.0]]
     assert environment["versions"] == {"torch": "2.13.0"}
 
 

@@ -2,6 +2,7 @@
 
     python tools/demo_results.py collect [RESULTS]   # results/**/miou.json -> docs/demo_results.csv (+ environment)
     python tools/demo_results.py collect --update [RESULTS]  # re-measured method seeds replace theirs, others stay
+    python tools/demo_results.py collect --update --stale st cbst [RESULTS]  # ... and drop those methods' other rows
     python tools/demo_results.py render [--check]    # docs/demo_results.csv -> README.md's demo table
 
 ``collect`` writes one row per result and seed (``method,step,seed,miou,pixel_accuracy``; ``step`` is
@@ -10,7 +11,8 @@ provenance says it ran with (commit, package versions, CPU code path and CPU), s
 its environment. ``--update`` merges a re-measure into the committed files: every row of a (method,
 seed) found in RESULTS is replaced (all its rounds or stages), the others keep their rows, and the
 environment lists both runs' commits (versions and CPU code path must agree, else they are listed
-side by side).
+side by side). ``--stale METHOD ...`` names methods whose code changed since the committed rows: their
+rows not re-measured now are dropped rather than shown beside numbers of another code version.
 ``render`` rewrites the block between the README's ``demo-results`` markers from
 those two files; ``--check`` only says whether the README is up to date (tests/test_demo_results.py).
 No number in the table is typed by hand.
@@ -78,11 +80,13 @@ def collect(results_dir: Path) -> tuple[pd.DataFrame, dict]:
 
 
 def update(
-    old: pd.DataFrame, old_environment: dict, new: pd.DataFrame, new_environment: dict
+    old: pd.DataFrame, old_environment: dict, new: pd.DataFrame, new_environment: dict, stale: tuple[str, ...] = ()
 ) -> tuple[pd.DataFrame, dict]:
-    """``old`` without the (method, seed) pairs ``new`` re-measured, plus ``new``; the environment of both."""
+    """``old`` without the (method, seed) pairs ``new`` re-measured and without the ``stale`` methods' rows,
+    plus ``new``; the environment of both."""
     remeasured = set(zip(new["method"], new["seed"], strict=True))
     kept = old[[pair not in remeasured for pair in zip(old["method"], old["seed"], strict=True)]]
+    kept = kept[~kept["method"].isin(stale)]
     table = pd.concat([kept, new], ignore_index=True).sort_values(["method", "step", "seed"], ignore_index=True)
     locks = {old_environment["lock_sha256"], new_environment["lock_sha256"]}
     environment = {
@@ -173,6 +177,9 @@ def main(argv: list[str] | None = None) -> int:
     collecting.add_argument(
         "--update", action="store_true", help="replace only the (method, seed) pairs RESULTS holds; keep the others"
     )
+    collecting.add_argument(
+        "--stale", nargs="+", default=[], metavar="METHOD", help="with --update: drop these methods' other rows"
+    )
     rendering = commands.add_parser("render", help="docs/demo_results.csv -> README.md")
     rendering.add_argument("--check", action="store_true", help="exit 1 when README.md is not what render writes")
     args = parser.parse_args(argv)
@@ -180,7 +187,9 @@ def main(argv: list[str] | None = None) -> int:
         table, environment = collect(args.results)
         if args.update:
             old = pd.read_csv(CSV, keep_default_na=False, dtype={"step": str})
-            table, environment = update(old, json.loads(ENVIRONMENT.read_text()), table, environment)
+            table, environment = update(
+                old, json.loads(ENVIRONMENT.read_text()), table, environment, tuple(args.stale)
+            )
         table.to_csv(CSV, index=False, float_format="%.4f")
         ENVIRONMENT.write_text(json.dumps(environment, indent=1, sort_keys=True) + "\n")
         print(f"{CSV.relative_to(REPO)}: {len(table)} rows; {ENVIRONMENT.relative_to(REPO)}")
