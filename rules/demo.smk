@@ -13,6 +13,12 @@ rule generate_demo:
         mem_mb=2000,
         runtime=30,
     params:
-        spec={k: v for k, v in config["demo"].items() if k not in ("generate", "root")},
+        # resolution: demo is the generator's default; leaving it out keeps the params (and so the data
+        # and everything computed from it) of runs made before the key existed.
+        spec={
+            k: v
+            for k, v in config["demo"].items()
+            if k not in ("generate", "root") and (k, v) != ("resolution", "demo")
+        },
     script:
         "../workflow/scripts/generate_demo.py"

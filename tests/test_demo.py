@@ -209,3 +209,20 @@ def test_spec_accepts_sizes_from_yaml_lists_and_rejects_nonsense() -> None:
         DemoSpec(gta5_count=-1)
     with pytest.raises(ValueError, match="cityscapes_size"):
         DemoSpec(cityscapes_size=(8, 4))
+
+
+def test_real_resolution_writes_the_datasets_own_frame_sizes(tmp_path: Path) -> None:
+    """demo.resolution: real (issue 19): GTA5 1914x1052, SYNTHIA 1280x760, Cityscapes 2048x1024."""
+    spec = DemoSpec.from_config(
+        {"generate": True, "root": "x", "seed": 0, "resolution": "real", "gta5_count": 1, "synthia_count": 1,
+         "cityscapes_train_count": 1, "cityscapes_val_count": 1}
+    )
+    assert (spec.gta5_size, spec.synthia_size, spec.cityscapes_size) == ((1914, 1052), (1280, 760), (2048, 1024))
+    generate_demo(tmp_path, spec)
+    with Image.open(tmp_path / "gta5" / "images" / "00001.png") as gta5:
+        assert gta5.size == (1914, 1052)
+    with Image.open(next((tmp_path / "cityscapes" / "leftImg8bit" / "val").rglob("*.png"))) as city:
+        assert city.size == (2048, 1024)
+    assert DemoSpec.from_config({"seed": 0}).cityscapes_size == DemoSpec().cityscapes_size
+    with pytest.raises(ValueError, match="demo.resolution must be one of demo, real, got 'huge'"):
+        DemoSpec.from_config({"resolution": "huge"})

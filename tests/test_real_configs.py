@@ -381,3 +381,22 @@ def test_dasac_vgg16_bn_overlays_plan_baseline_and_sac_on_their_network(tmp_path
     result = run_snakemake(workdir, "-n", "results/dasac/miou.json", "--configfile", *files)
     assert result.returncode == 0, result.stdout
     assert re.search(r"^train_dasac_baseline\s+1$", result.stdout, re.M) and "train_dasac" in result.stdout
+
+
+def test_real_size_world_runs_a_real_overlay_on_generated_frames_at_real_resolution(tmp_path):
+    """real_size_world.yaml after real_gta5.yaml (issue 19): the overlay's networks and crops, the demo
+    generator at the datasets' sizes, no dataset root of the user's needed."""
+    chain = [OVERLAYS / "real_gta5.yaml", OVERLAYS / "real_size_world.yaml"]
+    workdir = tmp_path / "run"
+    workdir.mkdir()
+    (workdir / "config.yaml").write_text((REPO / "config.yaml").read_text())
+    weights = tmp_path / "resnet101-5d3b4d8f.pth"
+    weights.write_bytes(b"not loaded by a dry run")
+    paths = tmp_path / "paths.yaml"
+    paths.write_text(yaml.safe_dump({"model": {"imagenet_weights": str(weights)}}))
+    config = merged_config(*chain, paths)
+    assert config["demo"]["generate"] and config["demo"]["resolution"] == "real"
+    assert config["model"]["arch"] == "deeplabv2_resnet101"
+    result = run_snakemake(workdir, "-n", "results/source/miou.json", "--configfile", *map(str, chain), str(paths))
+    assert result.returncode == 0, result.stdout
+    assert re.search(r"^generate_demo\s+1$", result.stdout, re.M) and "output: data/real_size_world\n" in result.stdout

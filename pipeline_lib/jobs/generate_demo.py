@@ -14,5 +14,5 @@ log = logging.getLogger(__name__)
 
 def run(root: str | Path, spec: dict[str, Any]) -> None:
     started = time.monotonic()
-    manifest = generate_demo(Path(root), DemoSpec(**spec))
+    manifest = generate_demo(Path(root), DemoSpec.from_config(spec))
     log.info("demo data written to %s in %.1f s: %s", root, time.monotonic() - started, manifest.get("counts"))

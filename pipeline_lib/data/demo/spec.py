@@ -32,3 +32,21 @@ class DemoSpec:
         for name in ("gta5_count", "synthia_count", "cityscapes_train_count", "cityscapes_val_count"):
             if getattr(self, name) < 0:
                 raise ValueError(f"DemoSpec.{name} must not be negative, got {getattr(self, name)}")
+
+    @classmethod
+    def from_config(cls, demo: dict) -> DemoSpec:
+        """The spec of config.yaml's ``demo`` section: its counts and seed, and the sizes of its
+        ``resolution`` (``demo``: the scaled-down sizes above; ``real``: the datasets' own, for running
+        the real overlays' networks, crops and scales on a synthetic world)."""
+        settings = {k: v for k, v in demo.items() if k not in ("generate", "root", "resolution")}
+        resolution = demo.get("resolution", "demo")
+        if resolution not in RESOLUTIONS:
+            raise ValueError(f"demo.resolution must be one of {', '.join(RESOLUTIONS)}, got {resolution!r}")
+        return cls(**settings, **RESOLUTIONS[resolution])
+
+
+#: ``demo.resolution`` -> the frame sizes (width, height) of GTA5, SYNTHIA and Cityscapes.
+RESOLUTIONS: dict[str, dict[str, tuple[int, int]]] = {
+    "demo": {},  # the DemoSpec defaults
+    "real": {"gta5_size": (1914, 1052), "synthia_size": (1280, 760), "cityscapes_size": (2048, 1024)},
+}
