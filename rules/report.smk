@@ -90,18 +90,24 @@ rule report_validation_panels:
 
 
 rule report_training:
-    """Every loss each scored training job logged, one panel per method, rounds/stages one after another (seed 0)."""
+    """Every loss each scored training job logged, one panel per method, rounds/stages one after another; job times per method (seed 0)."""
     input:
         lambda wildcards: [
             report_runs.train_log(name, SELF_TRAINING_METHODS)
             for name in report_runs.trained_runs(DEFAULT_TARGETS, REPORT_STARTS)
         ],
     output:
-        report(
+        curves=report(
             f"{REPORT_DIR}/training.png",
             caption="../workflow/report/training.rst",
             category="1. Scores",
             labels={"figure": "training curves"},
+        ),
+        times=report(
+            f"{REPORT_DIR}/job_times.csv",
+            caption="../workflow/report/job_times.rst",
+            category="1. Scores",
+            labels={"figure": "job times per method"},
         ),
     log:
         "logs/report/training.log",

@@ -14,6 +14,7 @@ from pipeline_lib.data.labels import IGNORE_INDEX, TRAIN_CLASSES, colorize
 from pipeline_lib.evaluation import Prediction, visualization_panel
 from pipeline_lib.jobs.report_scores import table_order
 from pipeline_lib.report import runs
+from pipeline_lib.report.job_times import SHARED, job_times, method_of_log
 from pipeline_lib.report.panels import CELL_WIDTH, block_count, image_grid, shrink, split_visual
 from pipeline_lib.report.papers import paper_numbers, read_papers
 from pipeline_lib.report.plots import miou_figure, per_class_frame, per_class_html
@@ -69,6 +70,7 @@ def test_report_outputs_add_pseudo_label_figures_for_self_training_methods_only(
         "results/report/per_class_iou.html",
         "results/report/validation_panels.png",
         "results/report/training.png",
+        "results/report/job_times.csv",
         "results/report/pseudo_labels/cbst_sp/statistics.png",
         "results/report/pseudo_labels/cbst_sp/panels.png",
     ]
@@ -226,6 +228,28 @@ def test_train_logs_of_self_training_rounds_live_under_work():
     assert runs.train_log("cbst_sp/round2", ["cbst_sp"]) == "work/cbst_sp/round2/train_log.csv"
     assert runs.train_log("cpsl/stage1", ["cbst_sp"]) == "results/cpsl/stage1/train_log.csv"
     assert runs.trained_runs(TARGETS, {"cpsl": "cpsl_warmup"})[-1] == "cpsl_warmup"
+
+
+def test_job_times_sum_each_method_s_finished_jobs_from_their_logs(tmp_path):
+    logs = {
+        "train_source.log": "x\nINFO udaflow: job done in 120.0 s, peak RSS 500 MB\n",
+        "evaluate/source.log": "INFO udaflow: job done in 30.0 s, peak RSS 300 MB\n",
+        "self_training/cbst_sp/round1/finetune.log": "INFO udaflow: job done in 60.0 s, peak RSS 700 MB\n",
+        "evaluate/cbst_sp/round1.log": "INFO udaflow: job done in 6.0 s, peak RSS 200 MB\n",
+        "seed1/train_source.log": "INFO udaflow: job done in 999.0 s, peak RSS 1 MB\n",  # another seed
+        "convert_labels/gta5_all.log": "INFO udaflow: job done in 12.0 s, peak RSS 100 MB\n",
+        "cpsl/stage1.log": "[10/400] still running\n",  # not finished: not counted
+        "report/scores.log": "INFO udaflow: job done in 1.0 s, peak RSS 90 MB\n",
+    }
+    for name, text in logs.items():
+        (tmp_path / name).parent.mkdir(parents=True, exist_ok=True)
+        (tmp_path / name).write_text(text)
+    table = job_times(tmp_path, ["source", "cbst_sp", "cpsl"]).set_index("method")
+    assert list(table.index) == ["source", "cbst_sp", SHARED]
+    assert table.loc["source", "jobs"] == 2 and table.loc["source", "minutes"] == pytest.approx(2.5)
+    assert table.loc["cbst_sp", "peak_rss_mb"] == 700 and table.loc[SHARED, "minutes"] == pytest.approx(0.2)
+    assert method_of_log("train_adaptseg/lsgan.log") == "adaptseg_lsgan"
+    assert method_of_log("cpsl/train_warmup.log") == "cpsl_warmup"
 
 
 # --- pseudo-label statistics ----------------------------------------------------------------------

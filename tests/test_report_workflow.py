@@ -42,6 +42,10 @@ def test_report_renders_from_a_source_and_one_round_run(workdir):
     trained = {rule for rule in jobs if rule.startswith(("train_", "cpsl_", "dasac_")) or rule == "selftrain_finetune"}
     assert trained == {"train_source", "selftrain_finetune"}, jobs
 
+    times = pd.read_csv(workdir / "results/report/job_times.csv").set_index("method")
+    assert {"source", "cbst_sp"} <= set(times.index) and (times["minutes"] > 0).all()
+    assert times.loc["cbst_sp", "jobs"] >= 4  # predict, thresholds, pseudo-labels, fine-tune, evaluate
+
     source = json.loads((workdir / "results/source/miou.json").read_text())
     table = pd.read_csv(workdir / "results/report/per_class_iou.csv", index_col="run")
     assert list(table.index) == ["source", "cbst_sp/round1"]
@@ -58,7 +62,7 @@ def test_report_renders_from_a_source_and_one_round_run(workdir):
     rendered = run_snakemake(workdir, "--snakefile", str(wrapper), *outputs, "--report", "report.html")
     assert rendered.returncode == 0, rendered.stdout[-3000:]
     html = (workdir / "report.html").read_text()
-    figures = ("miou.png", "per_class_iou.html", "validation_panels.png", "training.png")
+    figures = ("miou.png", "per_class_iou.html", "validation_panels.png", "training.png", "job_times.csv")
     figures += ("statistics.png", "panels.png")
     for name in figures:
         assert name in html, name

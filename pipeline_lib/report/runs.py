@@ -121,6 +121,7 @@ def report_outputs(targets: Iterable[str], self_training_methods: Iterable[str])
         f"{REPORT_DIR}/per_class_iou.html",
         f"{REPORT_DIR}/validation_panels.png",
         f"{REPORT_DIR}/training.png",
+        f"{REPORT_DIR}/job_times.csv",
         *(
             f"{REPORT_DIR}/pseudo_labels/{method}/{figure}.png"
             for method in pseudo_label_methods(targets, self_training_methods)

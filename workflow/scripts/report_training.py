@@ -4,5 +4,9 @@ from pipeline_lib.joblog import job_log
 
 with job_log(snakemake.log[0]):
     report_training.run(
-        list(snakemake.input), snakemake.params.runs, snakemake.output[0], starts=snakemake.params.starts
+        list(snakemake.input),
+        snakemake.params.runs,
+        snakemake.output.curves,
+        starts=snakemake.params.starts,
+        times_out=snakemake.output.times,
     )
