@@ -102,6 +102,10 @@ def source_split():
     return f"data/converted/{config['source']}/all.csv"
 
 
+# The papers' published numbers shown beside the runs (a file of this checkout, not of the run).
+REPORT_PAPERS = str(
+    Path(report_runs.__file__).resolve().parents[2] / "workflow/report/papers.csv"
+)
 # Seed 0's result files of `snakemake` without a target (rule all asks for them once per seed);
 # each method's rules file appends its own.
 DEFAULT_TARGETS = ["results/source/miou.json"]

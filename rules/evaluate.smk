@@ -67,9 +67,10 @@ rule official_evaluation:
 rule summarize:
     """results/summary.csv: mean and std over the seeds per method and round/stage (every one, and the warm-ups); summary_seeds.csv: every seed."""
     input:
-        lambda wildcards: seed_paths.for_seeds(
+        results=lambda wildcards: seed_paths.for_seeds(
             report_runs.scored_runs(DEFAULT_TARGETS, REPORT_STARTS), SEEDS
         ),
+        papers=REPORT_PAPERS,
     output:
         summary="results/summary.csv",
         seeds="results/summary_seeds.csv",

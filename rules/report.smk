@@ -6,10 +6,6 @@ functions read DEFAULT_TARGETS when the DAG is built, so rule files included aft
 """
 
 REPORT_DIR = report_runs.REPORT_DIR
-# The papers' published numbers shown beside the runs (a file of this checkout, not of the run).
-REPORT_PAPERS = str(
-    Path(report_runs.__file__).resolve().parents[2] / "workflow/report/papers.csv"
-)
 # Target training images per round in a self-training method's pseudo-label panels.
 REPORT_PANEL_IMAGES = 2
 # Every report() output of the default run, for rule all (`snakemake --report` needs them on disk).

@@ -1,6 +1,7 @@
 """training.seeds: every method once per seed, seed 0 at the plain paths, and mean ± std over the seeds."""
 
 import json
+from pathlib import Path
 
 import pandas as pd
 import pytest
@@ -69,8 +70,12 @@ def test_every_seed_runs_at_its_own_paths_and_the_summary_averages_them(workdir)
     assert (zero["seed"], one["seed"]) == (0, 1)
     assert (workdir / "work/seed1/source/model.pt").exists() and (workdir / "logs/seed1/train_source.log").exists()
     assert zero["confusion_matrix"] != one["confusion_matrix"]  # another init and data order, another model
-    summarize.run([workdir / target for target in targets], workdir / "summary.csv", workdir / "seeds.csv")
+    papers = Path(__file__).resolve().parents[1] / "workflow/report/papers.csv"
+    summarize.run(
+        [workdir / target for target in targets], workdir / "summary.csv", workdir / "seeds.csv", papers=papers
+    )
     row = pd.read_csv(workdir / "summary.csv", keep_default_na=False).iloc[0]
     assert row["n"] == 2 and row["seeds"] == "0 1"
+    assert row["paper"] == 36.6  # AdaptSegNet's source-only baseline, beside ours
     assert row["miou_mean"] == pytest.approx((zero["miou"] + one["miou"]) / 2, abs=1e-4)
     assert pd.read_csv(workdir / "seeds.csv")["seed"].tolist() == [0, 1]

@@ -3,4 +3,10 @@ from pipeline_lib.jobs import summarize
 from pipeline_lib.joblog import job_log
 
 with job_log(snakemake.log[0]):
-    summarize.run(list(snakemake.input), snakemake.output.summary, snakemake.output.seeds)
+    summarize.run(
+        list(snakemake.input.results),
+        snakemake.output.summary,
+        snakemake.output.seeds,
+        papers=snakemake.input.papers,
+        source=snakemake.config["source"],
+    )
