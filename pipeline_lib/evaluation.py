@@ -24,7 +24,7 @@ from torch.utils.data import DataLoader, Dataset
 
 from pipeline_lib.async_writer import BackgroundWriter
 from pipeline_lib.data.image_io import read_index_label, read_rgb, read_train_id_label
-from pipeline_lib.data.labels import TRAIN_CLASSES, cityscapes_to_train_id_lut, colorize
+from pipeline_lib.data.labels import CLASSES_16, IGNORE_INDEX, TRAIN_CLASSES, cityscapes_to_train_id_lut, colorize
 from pipeline_lib.data.transforms import normalize
 from pipeline_lib.engine.performance import ComputeSettings, autocast, memory_format, to_device
 from pipeline_lib.losses import upsample_logits
@@ -141,8 +141,21 @@ def predict_split(
         with autocast(device, compute.amp):
             probs = predict_probabilities(model, image, tuple(label.shape), input_wh, cfg)
         prediction = probs.argmax(dim=1)[0].to(torch.uint8)
+        label = to_device(label, device)
+        if probs.shape[1] == len(CLASSES_16):
+            prediction, label = compact16_as_train_ids(prediction, label)
         progress.advance()
-        yield DevicePrediction(file_list.iloc[index]["name"], rgb, prediction, to_device(label, device))
+        yield DevicePrediction(file_list.iloc[index]["name"], rgb, prediction, label)
+
+
+def compact16_as_train_ids(prediction: torch.Tensor, label: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """A 16-output network's argmax as train IDs, and the ground truth under the compact16 protocol
+    (CBST, ProDA/CPSL, ``datasets_eval.md`` §3.5): terrain, truck and train, which such a network cannot
+    predict, are ignored rather than counted as its false positives."""
+    to_train_ids = torch.tensor(CLASSES_16, dtype=torch.uint8, device=prediction.device)
+    kept = torch.zeros(256, dtype=torch.bool, device=label.device)
+    kept[list(CLASSES_16)] = True
+    return to_train_ids[prediction.long()], torch.where(kept[label.long()], label, IGNORE_INDEX).to(label.dtype)
 
 
 @dataclass(frozen=True)

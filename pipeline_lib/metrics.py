@@ -83,13 +83,21 @@ def _mean_percent(values: np.ndarray) -> float | None:
     return round(float(finite.mean()) * 100, 4) if finite.size else None
 
 
-def summarize(matrix: np.ndarray, source: str) -> dict:
+#: ``class_protocol`` of ``miou.json``: how a network's outputs map to the 19 Cityscapes classes.
+PROTOCOLS = ("19", "compact16")
+
+
+def summarize(matrix: np.ndarray, source: str, protocol: str = "19") -> dict:
     """The score part of ``miou.json``: mIoU in percent, per-class IoU by name, and the SYNTHIA protocols.
 
-    For a 19-output network trained on SYNTHIA, ``miou16``/``miou13`` average the 16/13 shared
+    ``protocol`` ``19``: a 19-output network; on SYNTHIA ``miou16``/``miou13`` average the 16/13 shared
     classes of the 19-class matrix ("drop-3" variant: ground-truth terrain/truck/train still count as
-    false positives of whatever is predicted there, as DA-SAC and the official tool do).
+    false positives of whatever is predicted there, as DA-SAC and the official tool do). ``compact16``:
+    a 16-output network (CBST, ProDA/CPSL), whose matrix has no terrain/truck/train pixels at all
+    (``evaluation.compact16_as_train_ids``), so ``miou`` is the 16-class mean and ``miou16`` equals it.
     """
+    if protocol not in PROTOCOLS:
+        raise ValueError(f"unknown class protocol {protocol!r}; valid: {', '.join(PROTOCOLS)}")
     num_classes = matrix.shape[0]
     if num_classes != len(TRAIN_CLASSES):
         raise ValueError(f"expected a {len(TRAIN_CLASSES)}-class matrix, got {num_classes}")
@@ -101,12 +109,13 @@ def summarize(matrix: np.ndarray, source: str) -> dict:
             for name, value in zip(TRAIN_CLASSES, iou, strict=True)
         },
         "num_classes": num_classes,
+        "class_protocol": protocol,
         "pixel_accuracy": round(float(np.trace(matrix) / max(matrix.sum(), 1)) * 100, 4),
     }
-    if source == "synthia":
+    if source == "synthia" or protocol == "compact16":
         scores["miou16"] = _mean_percent(iou[list(CLASSES_16)])
         scores["miou13"] = _mean_percent(iou[list(CLASSES_13)])
-        scores["miou16_variant"] = "drop3"
+        scores["miou16_variant"] = "compact16" if protocol == "compact16" else "drop3"
     return scores
 
 

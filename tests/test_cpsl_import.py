@@ -7,11 +7,15 @@ ProDA's ``Classifier_Module2`` under ``layer5``, ``bn_pretrain`` for stage-2/3 s
 
 from __future__ import annotations
 
+import json
+from pathlib import Path
+
 import numpy as np
 import pytest
 import torch
 
 from pipeline_lib.cli import main
+from pipeline_lib.data.image_io import write_label, write_rgb
 from pipeline_lib.data.transforms import denormalize, mean_colour, normalize
 from pipeline_lib.jobs import cpsl_warmup
 from pipeline_lib.models import build_model
@@ -19,6 +23,7 @@ from pipeline_lib.models.proda_import import import_proda, load_proda_checkpoint
 from pipeline_lib.models.serialization import ModelSpec, load_model, save_model
 
 Shapes = dict[str, tuple[int, ...]]
+REPO = Path(__file__).resolve().parents[1]
 
 pytestmark = pytest.mark.usefixtures("one_thread")
 
@@ -188,3 +193,25 @@ def test_warmup_job_imports_a_released_checkpoint_or_keeps_the_source_model(tmp_
     model, spec = load_model(tmp_path / "warmup.pt")
     assert spec.head == "aspp" and model.prototype_feature == "features"
     assert all(torch.equal(v, source.state_dict()[k]) for k, v in model.state_dict().items())
+
+
+def test_a_16_class_synthia_checkpoint_imports_and_is_scored_under_compact16(tmp_path, capsys):
+    """ProDA/CPSL's SYNTHIA models have 16 outputs (issue 17): the import keeps them, and
+    ``udaflow evaluate`` maps the argmax to the 16 classes' train IDs and ignores terrain/truck/train."""
+    released_checkpoint(tmp_path / "syn.pkl", documented_shapes(layers=(1, 1, 1, 1), width=16, num_classes=16))
+    main(["import-cpsl", str(tmp_path / "syn.pkl"), str(tmp_path / "model.pt")])
+    assert load_model(tmp_path / "model.pt")[1].num_classes == 16
+    rng = np.random.default_rng(0)
+    label = rng.integers(0, 19, (48, 96), dtype=np.uint8)
+    write_rgb(tmp_path / "img.png", rng.integers(0, 255, (48, 96, 3), dtype=np.uint8))
+    write_label(tmp_path / "lbl.png", label)
+    (tmp_path / "val.csv").write_text(f"name,image,label\nframe,{tmp_path / 'img.png'},{tmp_path / 'lbl.png'}\n")
+    main(["evaluate", str(tmp_path / "model.pt"), "--config", str(REPO / "config.yaml"),
+          "--file-list", str(tmp_path / "val.csv"), "--out-dir", str(tmp_path / "results")])
+    scores = json.loads((tmp_path / "results/miou.json").read_text())
+    assert scores["class_protocol"] == "compact16" and scores["miou16_variant"] == "compact16"
+    assert all(scores["per_class"][name] is None for name in ("terrain", "truck", "train"))
+    assert scores["miou"] == scores["miou16"]
+    matrix = np.asarray(scores["confusion_matrix"])
+    assert matrix[[9, 14, 16]].sum() == 0 and matrix[:, [9, 14, 16]].sum() == 0
+    assert matrix.sum() == np.isin(label, [c for c in range(19) if c not in (9, 14, 16)]).sum()

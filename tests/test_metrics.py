@@ -4,7 +4,8 @@ import numpy as np
 import pytest
 import torch
 
-from pipeline_lib.data.labels import CLASSES_13, CLASSES_16
+from pipeline_lib.data.labels import CLASSES_13, CLASSES_16, IGNORE_INDEX
+from pipeline_lib.evaluation import compact16_as_train_ids
 from pipeline_lib.metrics import ConfusionMatrix, per_class_iou, summarize
 
 
@@ -62,3 +63,24 @@ def test_synthia_reports_sixteen_and_thirteen_class_means():
 def test_prediction_out_of_range_is_an_error():
     with pytest.raises(ValueError, match="outside"):
         ConfusionMatrix(19).update(torch.tensor([19]), torch.tensor([3]))
+
+
+def test_compact16_network_is_scored_with_terrain_truck_train_ignored():
+    """Issue 17: a 16-output network (CBST, ProDA/CPSL on SYNTHIA): its argmax 0..15 are the 16 shared
+    classes' train IDs, and ground truth of terrain/truck/train is ignored, not its false positive."""
+    prediction = torch.arange(16, dtype=torch.uint8).repeat(2)  # every compact ID, twice
+    label = torch.tensor([*CLASSES_16, 9, 14, 16, *CLASSES_16[3:]], dtype=torch.uint8)
+    as_ids, truth = compact16_as_train_ids(prediction, label)
+    assert as_ids[:16].tolist() == list(CLASSES_16)
+    assert truth[16:19].tolist() == [IGNORE_INDEX] * 3 and truth[:16].tolist() == list(CLASSES_16)
+
+    confusion = ConfusionMatrix(19)
+    confusion.update(as_ids, truth)
+    scores = summarize(confusion.matrix.numpy(), "synthia", "compact16")
+    assert scores["class_protocol"] == "compact16" and scores["miou16_variant"] == "compact16"
+    assert scores["per_class"]["terrain"] is None and scores["per_class"]["truck"] is None
+    assert scores["miou"] == scores["miou16"]  # the three absent classes are no part of the mean
+    drop3 = summarize(confusion.matrix.numpy(), "synthia")
+    assert drop3["class_protocol"] == "19" and drop3["miou16_variant"] == "drop3"
+    with pytest.raises(ValueError, match="unknown class protocol 'compact13'"):
+        summarize(confusion.matrix.numpy(), "synthia", "compact13")

@@ -11,7 +11,7 @@ import numpy as np
 from pipeline_lib.atomic import atomic_path, write_json
 from pipeline_lib.data.datasets import read_file_list
 from pipeline_lib.data.image_io import write_label, write_rgb
-from pipeline_lib.data.labels import train_id_to_label_id_lut
+from pipeline_lib.data.labels import CLASSES_16, train_id_to_label_id_lut
 from pipeline_lib.engine.device import select_device, set_cpu_threads
 from pipeline_lib.engine.performance import ComputeSettings, configure_backends, prepare_model
 from pipeline_lib.evaluation import (
@@ -76,7 +76,7 @@ def run(
     )
     for item in kept:
         write_rgb(Path(visuals_dir) / f"{item.name}.png", visualization_panel(item))
-    scores = summarize(matrix, config["source"])
+    scores = summarize(matrix, config["source"], "compact16" if spec.num_classes == len(CLASSES_16) else "19")
     result = {
         "method": method,
         "seed": seed,
