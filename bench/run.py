@@ -6,7 +6,8 @@ Each case prints a table and writes ``bench/results/<case>_<cpu|gpu>[_quick].jso
 - ``thresholds``: class-balanced thresholds, streaming histograms vs sorting every confidence;
 - ``evaluate``: our label-ID PNG scoring vs the official cityscapesScripts evaluator;
 - ``predict`` / ``train_step``: DeepLab-v2 R101 through our engine vs a plain fp32 loop (GPU when present);
-- ``demo``: the demo targets on 2 CPU cores from an empty directory, and a no-op re-run.
+- ``demo``: the demo targets on 2 CPU cores from an empty directory, and a no-op re-run;
+- ``realsize``: every method's chain with the real overlays at real resolution, 2 iterations per job.
 
 ``--quick`` is the CI-size mode (a few minutes in all, smaller inputs); without it the cases run at the
 sizes the README reports. Timings are only as good as the machine is idle: the load average is recorded.
@@ -23,9 +24,9 @@ from pathlib import Path
 if __package__ in (None, ""):  # `python bench/run.py`: make the checkout importable as in `python -m bench`
     sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from bench import common, cpu_code_path, demo, evaluate, network, thresholds  # noqa: E402
+from bench import common, cpu_code_path, demo, evaluate, network, realsize, thresholds  # noqa: E402
 
-CASES = ("thresholds", "evaluate", "predict", "train_step", "demo", "cpu_code_path")
+CASES = ("thresholds", "evaluate", "predict", "train_step", "demo", "cpu_code_path", "realsize")
 
 
 def run_case(name: str, quick: bool, out_dir: Path, threads: int | None = None) -> Path:
@@ -47,6 +48,10 @@ def run_case(name: str, quick: bool, out_dir: Path, threads: int | None = None) 
     elif name == "cpu_code_path":
         payload, rows = cpu_code_path.run(quick)
         columns = cpu_code_path.COLUMNS
+    elif name == "realsize":
+        payload, rows = realsize.run(quick)
+        columns = realsize.COLUMNS
+        tag = device.tag
     else:
         payload, rows = demo.run(quick)
         columns = demo.COLUMNS
