@@ -86,6 +86,24 @@ def test_table_gives_mean_std_paired_gain_and_whether_it_exceeds_the_spread():
     assert rows[4] == "| CBST-SP | round3 | 24.67 ± 1.53 | +2.67 ± 0.58 | yes, gain | 65.0 | 0 1 2 | 23.00 |"
 
 
+def test_staged_methods_are_also_compared_with_the_model_they_start_from():
+    per_seed = pd.DataFrame(
+        [
+            ("source", "", 0, 20.0, 60.0), ("source", "", 1, 24.0, 61.0),
+            ("cpsl_warmup", "", 0, 21.0, 60.0), ("cpsl_warmup", "", 1, 23.0, 60.0),
+            ("cpsl", "stage1", 0, 24.0, 60.0), ("cpsl", "stage1", 1, 25.0, 60.0),
+            ("cpsl", "stage2", 0, 20.0, 60.0),
+        ],
+        columns=demo_results.COLUMNS,
+    )
+    lines = demo_results.over_start_lines(per_seed)
+    assert lines[1].startswith("| method | step | gain over the model it starts from")
+    # stage 1: +3 and +2 over the same seed's warm-up
+    assert lines[3] == "| CPSL | stage1 | +2.50 ± 0.71 (over CPSL warm-up) | yes, gain | 0 1 |"
+    assert lines[4] == "| CPSL | stage2 | -1.00 (over CPSL warm-up) | one seed | 0 |"
+    assert demo_results.over_start_lines(per_seed[per_seed["method"] != "cpsl_warmup"]) == []
+
+
 def test_readme_table_is_the_committed_csv():
     checked = subprocess.run(
         [sys.executable, str(REPO / "tools" / "demo_results.py"), "render", "--check"], capture_output=True, text=True
