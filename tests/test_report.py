@@ -9,11 +9,13 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pytest
+from PIL import Image
 
 from pipeline_lib.data.labels import IGNORE_INDEX, TRAIN_CLASSES, colorize
 from pipeline_lib.evaluation import Prediction, visualization_panel
 from pipeline_lib.jobs.report_scores import table_order
 from pipeline_lib.report import runs
+from pipeline_lib.report.figure_files import MAX_HEIGHT_PX, MAX_WIDTH_PX, figure_dpi, save_figure
 from pipeline_lib.report.job_times import SHARED, job_times, method_of_log
 from pipeline_lib.report.panels import CELL_WIDTH, block_count, image_grid, shrink, split_visual
 from pipeline_lib.report.papers import paper_numbers, read_papers
@@ -164,6 +166,7 @@ def test_per_class_table_carries_spread_gain_paper_and_pixel_accuracy():
     assert frame.loc["source", "pixel acc."] == 60.0
     html = per_class_html(frame)
     assert "+5.0" in html and "±0.5" in html and ">run<" not in html
+    assert ">60.0<" in html and "60.000000" not in html  # every number to one decimal
 
 
 def test_table_order_puts_each_method_s_warm_up_and_steps_under_its_final():
@@ -413,3 +416,16 @@ def test_success_message_lists_what_exists(tmp_path):
     message = success_message(tmp_path, ["/x/.snakemake/log/run.log"])
     assert "scores: 2 results/" in message and "results/summary.csv" in message
     assert "snakemake --report report.html" in message and "/x/.snakemake/log/run.log" in message
+
+
+def test_report_figures_are_written_no_taller_than_the_viewer_shows(tmp_path):
+    """Snakemake's viewer centres a PNG at its pixel size: a taller one hides its top (issue 22)."""
+    cell = np.zeros((128, 256, 3), dtype=np.uint8)
+    labels = ["image", "ground truth", *(f"method{i}" for i in range(12))]
+    tall = image_grid([[cell] * 4 for _ in labels], labels, list("abcd"), "title", header_rows=2)
+    save_figure(tall, tmp_path / "panels.png")
+    with Image.open(tmp_path / "panels.png") as png:
+        width, height = png.size
+    assert height <= MAX_HEIGHT_PX and width <= MAX_WIDTH_PX
+    small = image_grid([[cell]], ["row"], ["a"], "title")
+    assert figure_dpi(small) == 120  # small figures keep the full resolution

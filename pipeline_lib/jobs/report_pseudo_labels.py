@@ -22,6 +22,7 @@ from pipeline_lib.data.image_io import read_index_label, read_rgb
 from pipeline_lib.data.labels import colorize
 from pipeline_lib.jobs.selftrain_predict import load_prior
 from pipeline_lib.progress import Progress
+from pipeline_lib.report.figure_files import save_figure
 from pipeline_lib.report.panels import image_grid, shrink
 from pipeline_lib.report.pseudo_labels import LabelCounts, round_statistics, statistics_figure
 from pipeline_lib.selftrain.prediction_store import full_resolution, read_predictions
@@ -29,7 +30,6 @@ from pipeline_lib.selftrain.spatial_prior import apply_spatial_prior
 
 log = logging.getLogger(__name__)
 
-DPI = 120
 
 
 def _round_counts(pseudo: pd.DataFrame, truth_by_name: dict[str, str], round_index: int) -> LabelCounts:
@@ -94,12 +94,10 @@ def run(
     stats = pd.concat(tables, ignore_index=True)
     with atomic_path(stats_out) as tmp:
         stats.to_csv(tmp, index=False, float_format="%.4f")
-    with atomic_path(figure_out) as tmp:
-        statistics_figure(stats, method).savefig(tmp, dpi=DPI)
+    save_figure(statistics_figure(stats, method), figure_out)
     titles = ["image", "ground truth", "prediction (previous round)", "pseudo-label"]
     panels = image_grid(panel_cells, panel_labels, titles, f"{method}: target training images per round")
-    with atomic_path(panels_out) as tmp:
-        panels.savefig(tmp, dpi=DPI)
+    save_figure(panels, panels_out)
     overall = stats[stats["class"] == "all"].set_index("round")
     for round_index, row in overall.iterrows():
         log.info(

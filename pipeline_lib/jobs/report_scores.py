@@ -6,6 +6,7 @@ import logging
 from pathlib import Path
 
 from pipeline_lib.atomic import atomic_path, write_text
+from pipeline_lib.report.figure_files import save_figure
 from pipeline_lib.report.papers import paper_numbers, read_papers
 from pipeline_lib.report.plots import headline_metrics, miou_figure, per_class_frame, per_class_html
 from pipeline_lib.report.runs import parse_run
@@ -13,7 +14,6 @@ from pipeline_lib.summary import mean_results, read_results, seed_table
 
 log = logging.getLogger(__name__)
 
-DPI = 120
 
 
 def table_order(finals: list[str], results: dict, starts: dict[str, str]) -> list[str]:
@@ -48,8 +48,7 @@ def run(
     if absent:
         raise ValueError(f"final runs {absent} are not among the inputs {sorted(results)}")
     figure = miou_figure(results, finals, starts, spreads)
-    with atomic_path(plot_out) as tmp:
-        figure.savefig(tmp, dpi=DPI)
+    save_figure(figure, plot_out)
     published = {}
     if papers is not None:
         metric = headline_metrics(results)[0][0]

@@ -10,12 +10,12 @@ from pathlib import Path
 import pandas as pd
 
 from pipeline_lib.atomic import atomic_path
+from pipeline_lib.report.figure_files import save_figure
 from pipeline_lib.report.job_times import job_times
 from pipeline_lib.report.training import loss_columns, training_figure
 
 log = logging.getLogger(__name__)
 
-DPI = 120
 
 
 def run(
@@ -37,8 +37,7 @@ def run(
             raise ValueError(f"{path}: a training log needs an iteration column and loss columns, got {list(table)}")
         logs[name] = table
     figure = training_figure(logs, starts)
-    with atomic_path(out) as tmp:
-        figure.savefig(tmp, dpi=DPI)
+    save_figure(figure, out)
     log.info("training curves of %d runs", len(logs))
     if times_out is not None:
         methods = list(dict.fromkeys(name.split("/", 1)[0] for name in runs))

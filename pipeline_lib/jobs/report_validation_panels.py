@@ -5,13 +5,12 @@ from __future__ import annotations
 import logging
 from pathlib import Path
 
-from pipeline_lib.atomic import atomic_path
 from pipeline_lib.data.image_io import read_rgb
+from pipeline_lib.report.figure_files import save_figure
 from pipeline_lib.report.panels import image_grid, shrink, split_visual
 
 log = logging.getLogger(__name__)
 
-DPI = 120
 
 
 def panel_names(visuals_dir: str | Path) -> list[str]:
@@ -38,6 +37,5 @@ def run(visual_dirs: list[str], runs: list[str], out: str | Path) -> None:
         cells.append([shrink(prediction, is_label=True) for _, _, prediction in parts])
     title = "Cityscapes validation: predictions per method"
     figure = image_grid(cells, ["image", "ground truth", *runs], names, title, header_rows=2)
-    with atomic_path(out) as tmp:
-        figure.savefig(tmp, dpi=DPI)
+    save_figure(figure, out)
     log.info("validation panels: %d images × %d runs", len(names), len(runs))

@@ -186,10 +186,10 @@ def per_class_html(frame: pd.DataFrame) -> str:
     frame = frame.rename_axis(None)
     spread_columns = [column for column in frame.columns if column.endswith(" std")]
     iou_columns = [column for column in frame.columns if column not in (*spread_columns, GAIN, PAPER, PIXEL_ACCURACY)]
-    formats = {column: "±{:.1f}" for column in spread_columns} | {GAIN: "{:+.1f}"}
+    formats = {column: "{:.1f}" for column in frame.columns}
+    formats |= {column: "±{:.1f}" for column in spread_columns} | {GAIN: "{:+.1f}"}
     styled = (
-        frame.style.format("{:.1f}", na_rep="–")
-        .format(formats, na_rep="–")
+        frame.style.format({column: formats[column] for column in frame.columns}, na_rep="–")
         .background_gradient(cmap="YlGn", axis=None, vmin=0.0, vmax=100.0, subset=iou_columns)
         .apply(_best, axis=0, subset=iou_columns)
         .set_table_styles(
