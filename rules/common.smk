@@ -140,6 +140,11 @@ def cpsl_warmup_model():
 def dasac_backbone():
     """DA-SAC's per-network values for model.arch; looked up only when a DA-SAC job is planned."""
     arch = config["model"]["arch"]
+    if config["model"]["num_classes"] != 19:
+        raise WorkflowError(
+            "config key model.num_classes: DA-SAC trains 19-output networks (its SYNTHIA numbers are the "
+            "drop-3 means of 19 classes); set 19 for DA-SAC targets"
+        )
     backbones = config["dasac"]["backbones"]
     if arch not in backbones:
         raise WorkflowError(

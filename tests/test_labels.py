@@ -1,8 +1,16 @@
 """The label tables against the official cityscapesScripts / SYNTHIA tables (spec datasets_eval §1.3, §3.4)."""
 
 import numpy as np
+import pytest
 
 from pipeline_lib.data import labels
+from pipeline_lib.data.labels import (
+    CLASSES_16,
+    IGNORE_INDEX,
+    output_names,
+    output_to_train_id_lut,
+    train_id_to_output_lut,
+)
 
 OFFICIAL_LABEL_TO_TRAIN = {7: 0, 8: 1, 11: 2, 12: 3, 13: 4, 17: 5, 19: 6, 20: 7, 21: 8, 22: 9, 23: 10, 24: 11,
                            25: 12, 26: 13, 27: 14, 28: 15, 31: 16, 32: 17, 33: 18}
@@ -59,3 +67,16 @@ def test_sixteen_and_thirteen_class_protocols():
 def test_colorize_uses_palette_and_black_for_ignore():
     picture = labels.colorize(np.array([[0, 255]], dtype=np.uint8))
     assert tuple(picture[0, 0]) == (128, 64, 128) and tuple(picture[0, 1]) == (0, 0, 0)
+
+
+def test_network_outputs_map_to_train_ids_and_back():
+    """A compact16 network's output k is the k-th of the 16 shared classes; its loss sees train IDs
+    through the inverse map, terrain/truck/train as ignore (issue 17)."""
+    to_train = output_to_train_id_lut(16)
+    to_outputs = train_id_to_output_lut(16)
+    assert [int(to_train[k]) for k in range(16)] == list(CLASSES_16) and to_train[IGNORE_INDEX] == IGNORE_INDEX
+    assert [int(to_outputs[to_train[k]]) for k in range(16)] == list(range(16))
+    assert [int(to_outputs[t]) for t in (9, 14, 16, IGNORE_INDEX)] == [IGNORE_INDEX] * 4
+    assert train_id_to_output_lut(19) is None and output_names(16)[9] == "sky" and len(output_names(19)) == 19
+    with pytest.raises(ValueError, match="a network has 13 outputs; udaflow knows 19, 16"):
+        output_names(13)

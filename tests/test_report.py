@@ -11,7 +11,7 @@ import pandas as pd
 import pytest
 from PIL import Image
 
-from pipeline_lib.data.labels import IGNORE_INDEX, TRAIN_CLASSES, colorize
+from pipeline_lib.data.labels import CLASSES_16, IGNORE_INDEX, TRAIN_CLASSES, colorize
 from pipeline_lib.evaluation import Prediction, visualization_panel
 from pipeline_lib.jobs.report_scores import table_order
 from pipeline_lib.report import runs
@@ -429,3 +429,15 @@ def test_report_figures_are_written_no_taller_than_the_viewer_shows(tmp_path):
     assert height <= MAX_HEIGHT_PX and width <= MAX_WIDTH_PX
     small = image_grid([[cell]], ["row"], ["a"], "title")
     assert figure_dpi(small) == 120  # small figures keep the full resolution
+
+
+def test_round_statistics_of_a_compact16_network_read_the_train_id_pseudo_labels():
+    """thresholds.json names the 16 outputs; the pseudo-label PNGs hold train IDs (sky = 10, not 9)."""
+    names = [TRAIN_CLASSES[i] for i in CLASSES_16]
+    payload = {"target_portion": 0.2, "thresholds": dict.fromkeys(names, 0.5), "class_pixels": dict.fromkeys(names, 1)}
+    pseudo = np.array([[10, 10, 9, IGNORE_INDEX]], dtype=np.uint8)  # sky twice; 9 (terrain) no output
+    counts = LabelCounts()
+    counts.update(pseudo, np.array([[10, 2, 9, 10]], dtype=np.uint8))
+    table = round_statistics(1, payload, counts).set_index("class")
+    assert len(table) == 17 and "terrain" not in table.index
+    assert table.loc["sky", "labelled_share"] == 50.0 and table.loc["sky", "agreement"] == 50.0

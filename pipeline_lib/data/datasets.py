@@ -88,8 +88,9 @@ def sample_generator(seed: int, epoch: int, index: int) -> torch.Generator:
 class SegmentationDataset(Dataset):
     """Frames of one file list, augmented by ``transform`` and normalised by ``convention``.
 
-    An item is a dict: ``image`` (3, H, W) float32 normalised, ``label`` (H, W) int64 train IDs
-    (only when ``with_labels`` and the row has a label), ``name`` and ``index``. The augmentation of
+    An item is a dict: ``image`` (3, H, W) float32 normalised, ``label`` (H, W) int64 train IDs, or the
+    network's output indices through ``label_map`` (``labels.train_id_to_output_lut``; only when
+    ``with_labels`` and the row has a label), ``name`` and ``index``. The augmentation of
     item i depends on (seed, epoch, i) only; call ``set_epoch`` before each epoch's iteration
     (``infinite_loader`` does) so that epochs differ.
     """
@@ -101,6 +102,7 @@ class SegmentationDataset(Dataset):
         convention: Convention = "imagenet",
         with_labels: bool = True,
         seed: int = 0,
+        label_map: np.ndarray | None = None,
     ) -> None:
         # A train transform pads with its convention's mean colour, which must normalise to 0.
         transform_convention = getattr(transform, "convention", convention)
@@ -117,6 +119,7 @@ class SegmentationDataset(Dataset):
         self.with_labels = with_labels
         self.seed = seed
         self.epoch = 0
+        self.label_map = label_map
 
     def __len__(self) -> int:
         return len(self.frames)
@@ -129,7 +132,10 @@ class SegmentationDataset(Dataset):
         image = torch.from_numpy(np.array(read_rgb(row["image"]))).permute(2, 0, 1).float().contiguous()
         label = None
         if self.with_labels and row["label"]:
-            label = torch.from_numpy(read_train_id_label(row["label"]).astype(np.int64))
+            train_ids = read_train_id_label(row["label"])
+            if self.label_map is not None:  # to the network's outputs (compact16), before any augmentation
+                train_ids = self.label_map[train_ids]
+            label = torch.from_numpy(train_ids.astype(np.int64))
             if tuple(label.shape) != tuple(image.shape[-2:]):
                 raise ValueError(
                     f"{self.file_list}: label {row['label']} is {tuple(label.shape)} (H, W) but image "

@@ -167,6 +167,40 @@ def compact16_lut() -> np.ndarray:
     return lut
 
 
+#: Output counts of the networks udaflow trains: 19 Cityscapes classes, or SYNTHIA's compact 16
+#: (CBST, ProDA/CPSL: terrain, truck and train have no output; ``datasets_eval.md`` §3.4-§3.5).
+OUTPUT_CLASSES: tuple[int, ...] = (19, 16)
+
+
+def output_train_ids(num_classes: int) -> tuple[int, ...]:
+    """The train ID each of a network's ``num_classes`` outputs stands for."""
+    if num_classes == len(TRAIN_CLASSES):
+        return tuple(range(len(TRAIN_CLASSES)))
+    if num_classes == len(CLASSES_16):
+        return CLASSES_16
+    raise ValueError(f"a network has {num_classes} outputs; udaflow knows {', '.join(map(str, OUTPUT_CLASSES))}")
+
+
+def output_names(num_classes: int) -> list[str]:
+    """Class names of a network's outputs, in output order."""
+    return [TRAIN_CLASSES[i] for i in output_train_ids(num_classes)]
+
+
+def train_id_to_output_lut(num_classes: int) -> np.ndarray | None:
+    """Train-ID labels -> the output indices a ``num_classes`` network's loss compares with (None for 19:
+    the identity); train IDs without an output (compact16: terrain, truck, train) become ignore."""
+    output_train_ids(num_classes)  # an unknown count is an error naming it
+    return None if num_classes == len(TRAIN_CLASSES) else compact16_lut()
+
+
+def output_to_train_id_lut(num_classes: int) -> np.ndarray:
+    """A network's output indices (and 255 = ignore) -> train IDs, as uint8 over 0..255."""
+    lut = np.full(256, IGNORE_INDEX, dtype=np.uint8)
+    for output, train_id in enumerate(output_train_ids(num_classes)):
+        lut[output] = train_id
+    return lut
+
+
 def colorize(train_ids: np.ndarray) -> np.ndarray:
     """RGB picture of a train-ID map in the Cityscapes palette; ignore pixels are black."""
     palette = np.zeros((256, 3), dtype=np.uint8)

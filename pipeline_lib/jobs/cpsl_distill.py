@@ -78,7 +78,8 @@ def run(
         raise ValueError(f"CPSL distillation runs as stage 2 or 3, not {stage}")
     seed = engine["seed"]
     source, target = datasets(
-        source_list, target_list, settings, teacher.input_convention, seed, hard_labels=HardLabelStore(hard_labels)
+        source_list, target_list, settings, teacher.input_convention, seed, num_classes=spec.num_classes,
+        hard_labels=HardLabelStore(hard_labels),
     )
     log.info(
         "CPSL stage %d: distilling %s into a %s student on %d source and %d target frames, %d iterations%s",

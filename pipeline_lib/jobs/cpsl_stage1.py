@@ -16,6 +16,7 @@ from pipeline_lib.cpsl.soft_label_store import SoftLabelStore
 from pipeline_lib.cpsl.strong_augmentation import StrongAugmentationConfig
 from pipeline_lib.cpsl.target_views import TargetViews, WeakAugmentationConfig
 from pipeline_lib.data.datasets import SegmentationDataset
+from pipeline_lib.data.labels import train_id_to_output_lut
 from pipeline_lib.data.transforms import AugmentationConfig, TrainAugmentation
 from pipeline_lib.engine.device import select_device, set_cpu_threads
 from pipeline_lib.engine.trainer import CHECKPOINT_NAME, LOG_NAME, EngineSettings
@@ -39,11 +40,16 @@ def datasets(
     settings: dict[str, Any],
     convention: str,
     seed: int,
+    num_classes: int = 19,
     **target_extra: Any,
 ) -> tuple[SegmentationDataset, TargetViews]:
-    """The source crops and the target views every CPSL training stage draws from."""
+    """The source crops and the target views every CPSL training stage draws from; source labels as
+    the ``num_classes`` network's outputs (the target's labels come from the network itself)."""
     source_aug = AugmentationConfig(**settings["source_augmentation"])
-    source = SegmentationDataset(source_list, TrainAugmentation(source_aug, convention), convention, seed=seed)
+    source = SegmentationDataset(
+        source_list, TrainAugmentation(source_aug, convention), convention, seed=seed,
+        label_map=train_id_to_output_lut(num_classes),
+    )
     target = TargetViews(
         target_list,
         WeakAugmentationConfig(**settings["weak_augmentation"]),
@@ -85,6 +91,7 @@ def run(
         settings,
         model.input_convention,
         seed,
+        num_classes=spec.num_classes,
         full_image=True,
         soft_labels=SoftLabelStore(soft_labels),
     )

@@ -14,6 +14,7 @@ import torch
 
 from pipeline_lib.atomic import atomic_path
 from pipeline_lib.data.datasets import SegmentationDataset, read_file_list
+from pipeline_lib.data.labels import train_id_to_output_lut
 from pipeline_lib.engine import distributed
 from pipeline_lib.engine.checkpoint import load_checkpoint, save_checkpoint
 from pipeline_lib.engine.device import select_device, set_cpu_threads
@@ -98,7 +99,11 @@ def run(
         augmentation["scale"], augmentation["crop"], augmentation["hflip"], classes, mining["port"],
         model.input_convention,
     )
-    dataset = SegmentationDataset(union, transform, model.input_convention, seed=seed + round_index)
+    # Source labels and pseudo-labels are both train IDs on disk; a compact16 network learns its outputs.
+    dataset = SegmentationDataset(
+        union, transform, model.input_convention, seed=seed + round_index,
+        label_map=train_id_to_output_lut(spec.num_classes),
+    )
     config = FineTuneConfig(
         iterations=round_iterations(settings["iterations"], settings["epochs"], len(dataset), settings["batch_size"]),
         batch_size=settings["batch_size"],

@@ -11,7 +11,7 @@ import pandas as pd
 
 from pipeline_lib.atomic import atomic_path
 from pipeline_lib.data.image_io import read_train_id_label, write_label
-from pipeline_lib.data.labels import IGNORE_INDEX
+from pipeline_lib.data.labels import IGNORE_INDEX, output_to_train_id_lut
 from pipeline_lib.jobs.selftrain_predict import load_prior
 from pipeline_lib.progress import Progress
 from pipeline_lib.selftrain.prediction_store import full_resolution, prediction_count, read_predictions
@@ -45,7 +45,8 @@ def run(
         scores = full_resolution(item)
         if prior is not None:
             scores = apply_spatial_prior(scores, prior)
-        label = assign_labels(scores, thresholds, floor).numpy()
+        # The network's outputs as train IDs on disk (the identity unless it is a compact16 network).
+        label = output_to_train_id_lut(len(thresholds))[assign_labels(scores, thresholds, floor).numpy()]
         path = labels_dir / f"{Path(item.name).name}.png"
         write_label(path, label)
         rows.append({"name": item.name, "image": item.image, "label": str(path)})

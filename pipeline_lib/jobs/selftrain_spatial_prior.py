@@ -11,6 +11,7 @@ import numpy as np
 from pipeline_lib.atomic import atomic_path
 from pipeline_lib.data.datasets import read_file_list
 from pipeline_lib.data.image_io import read_train_id_label
+from pipeline_lib.data.labels import train_id_to_output_lut
 from pipeline_lib.progress import Progress
 from pipeline_lib.selftrain.spatial_prior import class_position_counts, read_prior_mat, spatial_prior
 
@@ -40,10 +41,12 @@ def run(
         raise ValueError(f"{file_list}: no labelled rows, the spatial prior needs source labels")
     progress = Progress("spatial prior: read", len(labelled), unit="labels")
 
+    to_outputs = train_id_to_output_lut(num_classes)
+
     def read(path: str) -> np.ndarray:
         label = read_train_id_label(path)
         progress.advance()
-        return label
+        return label if to_outputs is None else to_outputs[label]
 
     counts = class_position_counts(map(read, labelled), num_classes, tuple(size_wh))
     prior = spatial_prior(counts, sigma, normalization)

@@ -6,7 +6,7 @@ import logging
 from pathlib import Path
 
 from pipeline_lib.atomic import write_json
-from pipeline_lib.data.labels import TRAIN_CLASSES
+from pipeline_lib.data.labels import output_names
 from pipeline_lib.selftrain.thresholds import ConfidenceHistogram, class_thresholds
 
 log = logging.getLogger(__name__)
@@ -26,7 +26,7 @@ def run(histograms: list[str | Path], thresholds_out: str | Path, *, policy: str
     if merged is None:
         raise ValueError("no shard histograms given")
     result = class_thresholds(merged, portion, policy)
-    names = list(TRAIN_CLASSES)[: merged.num_classes]
+    names = output_names(merged.num_classes)
     payload = {
         "policy": result.policy,
         "target_portion": result.portion,

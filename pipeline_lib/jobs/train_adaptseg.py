@@ -14,6 +14,7 @@ from typing import Any
 
 from pipeline_lib.atomic import atomic_path
 from pipeline_lib.data.datasets import SegmentationDataset
+from pipeline_lib.data.labels import train_id_to_output_lut
 from pipeline_lib.data.transforms import AugmentationConfig, TrainAugmentation
 from pipeline_lib.engine import distributed
 from pipeline_lib.engine.device import select_device, set_cpu_threads
@@ -64,7 +65,8 @@ def run(
     convention = model.input_convention
     seed = engine["seed"]
     source = SegmentationDataset(
-        source_list, TrainAugmentation(config.source_augmentation, convention), convention, seed=seed
+        source_list, TrainAugmentation(config.source_augmentation, convention), convention, seed=seed,
+        label_map=train_id_to_output_lut(spec.num_classes),
     )
     target = SegmentationDataset(
         target_list,

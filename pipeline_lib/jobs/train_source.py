@@ -14,6 +14,7 @@ from torch import nn
 
 from pipeline_lib.atomic import atomic_path
 from pipeline_lib.data.datasets import SegmentationDataset
+from pipeline_lib.data.labels import train_id_to_output_lut
 from pipeline_lib.data.transforms import AugmentationConfig, TrainAugmentation
 from pipeline_lib.engine import distributed
 from pipeline_lib.engine.device import select_device, set_cpu_threads
@@ -74,7 +75,7 @@ def run(
     model = initial_model(model_config, spec, training["seed"])
     dataset = SegmentationDataset(
         file_list, TrainAugmentation(config.augmentation, model.input_convention), model.input_convention,
-        seed=training["seed"],
+        seed=training["seed"], label_map=train_id_to_output_lut(spec.num_classes),
     )
     log.info("source training on %d frames for %d iterations", len(dataset), config.iterations)
     train_source(

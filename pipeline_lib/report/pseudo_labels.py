@@ -65,19 +65,23 @@ def _percent(part: float, whole: float) -> float:
 
 def round_statistics(round_index: int, thresholds: Mapping, counts: LabelCounts) -> pd.DataFrame:
     """One row per class and an ``all`` row, from a parsed ``thresholds.json`` and the round's counts."""
-    names = list(thresholds["thresholds"])
-    if len(names) != counts.num_classes:
-        raise ValueError(f"thresholds.json has {len(names)} classes, the pseudo-labels {counts.num_classes}")
+    names = list(thresholds["thresholds"])  # the network's outputs (16 of the train classes for compact16)
+    unknown = [name for name in names if name not in TRAIN_CLASSES[: counts.num_classes]]
+    if unknown:
+        raise ValueError(f"thresholds.json names classes {unknown} the pseudo-labels' train IDs do not have")
     argmax = np.asarray([thresholds["class_pixels"][name] for name in names], dtype=np.float64)
     rows = []
     for index, name in enumerate(names):
+        train_id = TRAIN_CLASSES.index(name)  # the pseudo-label PNGs hold train IDs
         rows.append(
             {
                 "class": name,
                 "threshold": thresholds["thresholds"][name],
                 "argmax_share": _percent(argmax[index], argmax.sum()),
-                "labelled_share": _percent(counts.labelled[index], counts.pixels),
-                "agreement": _percent(counts.agreeing[index], counts.checked[index]) if counts.with_truth else math.nan,
+                "labelled_share": _percent(counts.labelled[train_id], counts.pixels),
+                "agreement": (
+                    _percent(counts.agreeing[train_id], counts.checked[train_id]) if counts.with_truth else math.nan
+                ),
             }
         )
     rows.append(
