@@ -400,3 +400,37 @@ def test_real_size_world_runs_a_real_overlay_on_generated_frames_at_real_resolut
     result = run_snakemake(workdir, "-n", "results/source/miou.json", "--configfile", *map(str, chain), str(paths))
     assert result.returncode == 0, result.stdout
     assert re.search(r"^generate_demo\s+1$", result.stdout, re.M) and "output: data/real_size_world\n" in result.stdout
+
+
+def test_synthia_cbst_overlay_plans_the_readme_run_with_16_outputs(tmp_path):
+    """real_synthia_cbst.yaml (issue 15): CBST's ResNet-38 with 16 outputs from the released SYNTHIA model."""
+    chain = [OVERLAYS / "real_synthia.yaml", OVERLAYS / "real_synthia_cbst.yaml"]
+    workdir = tmp_path / "run"
+    workdir.mkdir()
+    (workdir / "config.yaml").write_text((REPO / "config.yaml").read_text())
+    user = fake_datasets(tmp_path / "data")
+    released = tmp_path / "synthia_rna-a1_cls16_s8_ep-0000.params"
+    imagenet = tmp_path / "ilsvrc-cls_rna-a1_cls1000_ep-0001.params"
+    for path in (released, imagenet):
+        path.write_bytes(b"not read by a dry run")
+    user["model"] = {"imagenet_weights": str(imagenet)}
+    user["self_training"] = {"round0_model": str(released)}
+    paths = tmp_path / "paths.yaml"
+    paths.write_text(yaml.safe_dump(user))
+    shipped = yaml.safe_load((REPO / "config.yaml").read_text())
+    for overlay in chain:
+        assert overridden_keys(yaml.safe_load(overlay.read_text()), shipped) == [], overlay.name
+    config = merged_config(*chain, paths)
+    expected = {
+        "source": "synthia", "model.arch": "resnet38", "model.num_classes": 16, "self_training.rounds": 6,
+        "self_training.portions.source": {"initial": 0.02, "step": 0.0025, "max": 0.06},
+        "self_training.training.epochs": 2, "self_training.training.batch_size": 2, "evaluation.flip": True,
+        "training.source.iterations": 29375,
+    }
+    for key, value in expected.items():
+        assert_close(lookup(config, key), value, key)
+    files = [*map(str, chain), str(paths)]
+    result = run_snakemake(workdir, "-n", "results/cbst/round6/miou.json", "--configfile", *files)
+    assert result.returncode == 0, result.stdout
+    assert re.search(r"^selftrain_round0\s+1$", result.stdout, re.M)
+    assert re.search(r"^selftrain_finetune\s+6$", result.stdout, re.M)
