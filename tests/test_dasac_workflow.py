@@ -46,3 +46,21 @@ def test_dasac_chain_end_to_end(workdir, accumulation):
     # accumulation, only at a step's first micro-batch (twice would log 1.5).
     assert float(rows[-1]["teacher_updated"]) == pytest.approx(0.75)
     assert (workdir / "logs/train_dasac.log").read_text().count("[4/4]") == 1
+
+
+@pytest.mark.parametrize("arch", ["deeplabv2_vgg16_bn", "fcn_vgg16_bn"])
+def test_dasac_trains_and_scores_its_vgg16_bn_networks(workdir, arch):
+    """Issue 17: the ABN baseline and SAC run on DA-SAC's VGG-16-BN networks with their own
+    dasac.backbones values (FCN-8s needs inputs divisible by 32: the demo's crops, views and frames are)."""
+    config = tiny_config()
+    config["model"]["arch"] = arch
+    dasac = config["dasac"]
+    dasac["baseline"].update(iterations=2, batch_size=2, target_batch_size=2)
+    dasac["sac"].update(iterations=2, batch_size=2, target_groups=1, teacher_update_every=1)
+    dasac["sac"]["views"].update(size=[64, 128], group_size=2)
+    result = run_snakemake(workdir, "results/dasac/miou.json", config=config)
+    assert result.returncode == 0, result.stdout[-3000:]
+    scores = json.loads((workdir / "results/dasac/miou.json").read_text())
+    assert scores["provenance"]["model_spec"]["arch"] == arch and 0 <= scores["miou"] <= 100
+    # the network's own dasac.backbones entry (LR_TARGET 2, RUN_CONF_LOWER 0.1), not ResNet-101's 5 / 0.2
+    assert "target-loss weight 2, threshold floor 0.1" in (workdir / "logs/train_dasac.log").read_text()

@@ -96,13 +96,16 @@ def run(
     )
     target = ImportanceSampledViews(target_list, cdfs, config.views, len(source_frames), convention, seed=seed + 1)
     log.info(
-        "DA-SAC from %s on %d source frames and %d target images (%d x %d views per step), %d iterations",
+        "DA-SAC from %s on %d source frames and %d target images (%d x %d views per step), %d iterations, "
+        "target-loss weight %g, threshold floor %g",
         baseline_model,
         len(source_frames),
         len(names),
         config.target_groups,
         config.views.group_size,
         config.iterations,
+        config.lambda_target,
+        config.thresholds.lower,
     )
     train_sac(
         model,
