@@ -37,7 +37,7 @@ def build_spec(model_config: dict[str, Any], multi_level: bool = False) -> Model
         num_classes=model_config["num_classes"],
         multi_level=multi_level,
         aspp_branches_used=model_config["aspp_branches_used"],
-        head=model_config["head"],
+        head=model_config.get("head", "aspp"),  # the schema's default, for model sections written before the key
     )
 
 
