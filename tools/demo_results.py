@@ -2,7 +2,7 @@
 
     python tools/demo_results.py collect [RESULTS]   # results/**/miou.json -> docs/demo_results.csv (+ environment)
     python tools/demo_results.py collect --update [RESULTS]  # re-measured method seeds replace theirs, others stay
-    python tools/demo_results.py collect --update --stale st cbst [RESULTS]  # ... and drop those methods' other rows
+    python tools/demo_results.py collect [RESULTS] --update --stale st cbst  # ... and drop those methods' other rows
     python tools/demo_results.py render [--check]    # docs/demo_results.csv -> README.md's demo table
 
 ``collect`` writes one row per result and seed (``method,step,seed,miou,pixel_accuracy``; ``step`` is
