@@ -24,7 +24,14 @@ from torch.utils.data import DataLoader, Dataset
 
 from pipeline_lib.async_writer import BackgroundWriter
 from pipeline_lib.data.image_io import read_index_label, read_rgb, read_train_id_label
-from pipeline_lib.data.labels import CLASSES_16, IGNORE_INDEX, TRAIN_CLASSES, cityscapes_to_train_id_lut, colorize
+from pipeline_lib.data.labels import (
+    CLASSES_16,
+    TRAIN_CLASSES,
+    cityscapes_to_train_id_lut,
+    colorize,
+    output_to_train_id_lut,
+    train_id_to_output_lut,
+)
 from pipeline_lib.data.transforms import normalize
 from pipeline_lib.engine.performance import ComputeSettings, autocast, memory_format, to_device
 from pipeline_lib.losses import upsample_logits
@@ -152,10 +159,11 @@ def compact16_as_train_ids(prediction: torch.Tensor, label: torch.Tensor) -> tup
     """A 16-output network's argmax as train IDs, and the ground truth under the compact16 protocol
     (CBST, ProDA/CPSL, ``datasets_eval.md`` §3.5): terrain, truck and train, which such a network cannot
     predict, are ignored rather than counted as its false positives."""
-    to_train_ids = torch.tensor(CLASSES_16, dtype=torch.uint8, device=prediction.device)
-    kept = torch.zeros(256, dtype=torch.bool, device=label.device)
-    kept[list(CLASSES_16)] = True
-    return to_train_ids[prediction.long()], torch.where(kept[label.long()], label, IGNORE_INDEX).to(label.dtype)
+    to_train_ids = output_to_train_id_lut(len(CLASSES_16))
+    # Ground truth through the outputs and back: a train ID without an output becomes ignore.
+    kept_ids = to_train_ids[train_id_to_output_lut(len(CLASSES_16))]
+    prediction = torch.from_numpy(to_train_ids).to(prediction.device)[prediction.long()]
+    return prediction, torch.from_numpy(kept_ids).to(label.device)[label.long()].to(label.dtype)
 
 
 @dataclass(frozen=True)
