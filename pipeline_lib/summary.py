@@ -1,8 +1,9 @@
 """Tables of every result: one row per seed, and mean ± std over the seeds per method and round/stage.
 
 A method's gain is measured against source-only training of the same seed (both start from that
-seed's initialisation and data order), so its spread is the spread of the paired differences, not
-of two independent means. Standard deviations are the sample std (ddof=1) over the seeds; with one
+seed's initialisation and data order) and the same class protocol (``source_compact16`` for a
+16-output result, ``pipeline_lib.class_protocols``), so its spread is the spread of the paired
+differences, not of two independent means. Standard deviations are the sample std (ddof=1) over the seeds; with one
 seed they are empty.
 """
 
@@ -14,9 +15,8 @@ from pathlib import Path
 
 import pandas as pd
 
-from pipeline_lib import seeds
+from pipeline_lib import class_protocols, seeds
 from pipeline_lib.data.labels import TRAIN_CLASSES
-from pipeline_lib.report.runs import SOURCE
 
 #: The headline figures of a result, averaged over the seeds.
 SCORES = ("miou", "pixel_accuracy", "miou16", "miou13")
@@ -40,7 +40,7 @@ def read_results(paths: Iterable[str | Path]) -> dict[str, dict]:
 
 
 def seed_table(results: dict[str, dict]) -> pd.DataFrame:
-    """One row per result: method, step, seed, the headline scores and the 19 per-class IoUs."""
+    """One row per result: method, step, seed, class protocol, the headline scores and the 19 per-class IoUs."""
     rows = []
     for name, scores in results.items():
         seed, method, step = split_run(name)
@@ -49,25 +49,31 @@ def seed_table(results: dict[str, dict]) -> pd.DataFrame:
                 "method": method,
                 "step": step,
                 "seed": seed,
+                "class_protocol": scores.get("class_protocol", "19"),  # files written before it had one: 19 outputs
                 **{key: scores.get(key) for key in SCORES},
                 **{cls: scores["per_class"].get(cls) for cls in TRAIN_CLASSES},
             }
         )
-    columns = ["method", "step", "seed", *SCORES, *TRAIN_CLASSES]
+    columns = ["method", "step", "seed", "class_protocol", *SCORES, *TRAIN_CLASSES]
     table = pd.DataFrame(rows, columns=columns)
     return table.sort_values(["method", "step", "seed"], kind="stable").reset_index(drop=True)
 
 
 def summary_table(per_seed: pd.DataFrame) -> pd.DataFrame:
-    """Per method and step: the seeds, mean and std of each score, the gain over source-only of the
-    same seed (mean and std), and the per-class IoU means (of the columns ``per_seed`` has)."""
+    """Per method and step: the class protocol, the seeds, mean and std of each score, the gain over
+    source-only of the same seed and protocol (mean and std), and the per-class IoU means (of the
+    columns ``per_seed`` has; without ``class_protocol`` every result is taken as 19-output)."""
     scores = [key for key in SCORES if key in per_seed]
     classes = [cls for cls in TRAIN_CLASSES if cls in per_seed]
     table = per_seed.astype({key: float for key in (*scores, *classes)})
-    source = table[(table["method"] == SOURCE) & (table["step"] == "")].set_index("seed")["miou"]
-    table["gain"] = table["miou"] - table["seed"].map(source)
+    if "class_protocol" not in table:
+        table["class_protocol"] = "19"
+    single = table[table["step"] == ""].set_index(["method", "seed"])["miou"]
+    baselines = zip(table["class_protocol"].map(class_protocols.baseline_run), table["seed"], strict=True)
+    table["gain"] = table["miou"] - [single.get(key, float("nan")) for key in baselines]
     grouped = table.groupby(["method", "step"], sort=True)
     summary = grouped.agg(
+        class_protocol=("class_protocol", "first"),
         seeds=("seed", lambda values: " ".join(str(seed) for seed in sorted(values))),
         n=("seed", "size"),
         **{f"{key}_{stat}": (key, stat) for key in (*scores, "gain") for stat in ("mean", "std")},
@@ -90,6 +96,7 @@ def mean_results(per_seed: pd.DataFrame) -> tuple[dict[str, dict], dict[str, dic
         means[name] = {
             **{key: _number(row[f"{key}_mean"]) for key in (*SCORES, "gain") if not pd.isna(row[f"{key}_mean"])},
             "per_class": {cls: _number(row[cls]) for cls in TRAIN_CLASSES},
+            "class_protocol": row["class_protocol"],
             "seeds": row["n"],
         }
         spreads[name] = {

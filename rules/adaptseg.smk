@@ -29,7 +29,7 @@ rule train_adaptseg:
         gpu=TRAINING_GPUS,
     params:
         state_dir=lambda wildcards: f"work/{wildcards.seed_dir}adaptseg_{wildcards.variant}/state",
-        model=config["model"],
+        model=method_model("adaptseg"),
         # The shared keys merged with this variant's preset, so editing one preset reruns only it.
         settings=lambda wildcards: {
             k: v for k, v in config["adaptseg"].items() if k != "variants"

@@ -4,6 +4,7 @@ from pathlib import Path
 
 from snakemake.exceptions import WorkflowError
 
+from pipeline_lib import class_protocols
 from pipeline_lib import seeds as seed_paths
 from pipeline_lib.report import runs as report_runs
 
@@ -23,7 +24,7 @@ SEEDS = config["training"]["seeds"]
 wildcard_constraints:
     dataset="gta5|synthia|cityscapes",
     split="all|train|val",
-    run=r"[a-z_]+(/(round|stage)\d+)?",
+    run=r"[a-z][a-z0-9_]*(/(round|stage)\d+)?",
     seed_dir=seed_paths.SEED_DIR_PATTERN,
 
 
@@ -106,9 +107,34 @@ def source_split():
 REPORT_PAPERS = str(
     Path(report_runs.__file__).resolve().parents[2] / "workflow/report/papers.csv"
 )
-# Seed 0's result files of `snakemake` without a target (rule all asks for them once per seed);
-# each method's rules file appends its own.
-DEFAULT_TARGETS = ["results/source/miou.json"]
+
+
+def method_outputs(family):
+    """Outputs of a method family's networks under model.num_classes (pipeline_lib.class_protocols)."""
+    return class_protocols.method_outputs(
+        config["model"]["num_classes"], config["source"], family
+    )
+
+
+def method_model(family):
+    """The model section a family's training job builds from: config's, with the family's outputs."""
+    return {**config["model"], "num_classes": method_outputs(family)}
+
+
+def source_run(family):
+    """The source-only run (source | source_compact16) whose width a family's networks have."""
+    return class_protocols.source_run(method_outputs(family))
+
+
+# Seed 0's result files of `snakemake` without a target (rule all asks for them once per seed); the
+# source-only model of every width the methods use; each method's rules file appends its own.
+DEFAULT_TARGETS = [
+    f"results/{class_protocols.source_run(outputs)}/miou.json"
+    for outputs in sorted(
+        {method_outputs(f) for f in class_protocols.SYNTHIA_REFERENCE_OUTPUTS},
+        reverse=True,
+    )
+]
 # Staged method -> the scored run (results/<run>/) its stage 1 starts from: stage 0 of the report's plot.
 REPORT_STARTS = {}
 
@@ -119,8 +145,10 @@ def cpsl_warmup_model():
     if cpsl["warmup_checkpoint"]:
         return cpsl["warmup_checkpoint"]
     name = cpsl["warmup_model"]
-    if name in ("cpsl_warmup", "source"):
+    if name == "cpsl_warmup":
         return f"work/{{seed_dir}}{name}/model.pt"
+    if name == "source":
+        return f"work/{{seed_dir}}{source_run('cpsl')}/model.pt"
     variant = name.removeprefix("adaptseg_")
     variants = config["adaptseg"]["variants"]
     if variant not in variants:
@@ -134,16 +162,22 @@ def cpsl_warmup_model():
             f"config key cpsl.warmup_model: '{name}' is multi-level; CPSL's network has one head, "
             "so name a single-level variant (e.g. adaptseg_lsgan) or source"
         )
+    if method_outputs("adaptseg") != method_outputs("cpsl"):
+        raise WorkflowError(
+            f"config key cpsl.warmup_model: '{name}' has {method_outputs('adaptseg')} outputs under "
+            f"model.num_classes: per_method on SYNTHIA, CPSL's networks {method_outputs('cpsl')}; "
+            "name cpsl_warmup or source, or set model.num_classes to 16 or 19 for every method"
+        )
     return f"work/{{seed_dir}}adaptseg_{variant}/model.pt"
 
 
 def dasac_backbone():
     """DA-SAC's per-network values for model.arch; looked up only when a DA-SAC job is planned."""
     arch = config["model"]["arch"]
-    if config["model"]["num_classes"] != 19:
+    if method_outputs("dasac") != 19:
         raise WorkflowError(
             "config key model.num_classes: DA-SAC trains 19-output networks (its SYNTHIA numbers are the "
-            "drop-3 means of 19 classes); set 19 for DA-SAC targets"
+            "drop-3 means of 19 classes); set per_method or 19 for DA-SAC targets"
         )
     backbones = config["dasac"]["backbones"]
     if arch not in backbones:

@@ -46,7 +46,7 @@ rule cpsl_train_warmup:
         gpu=TRAINING_GPUS,
     params:
         state_dir=lambda wildcards: f"work/{wildcards.seed_dir}cpsl_warmup/state",
-        model=config["model"],
+        model=method_model("cpsl"),
         # Only the keys the warm-up reads, so editing a later stage's settings does not retrain it.
         cpsl={key: CPSL[key] for key in CPSL_WARMUP_KEYS},
         engine=training_engine,

@@ -24,7 +24,7 @@ rule train_dasac_baseline:
         gpu=SINGLE_PROCESS_TRAINING_GPUS,
     params:
         state_dir=lambda wildcards: f"work/{wildcards.seed_dir}dasac_baseline/state",
-        model=config["model"],
+        model=method_model("dasac"),
         settings={
             **config["dasac"]["baseline"],
             **{

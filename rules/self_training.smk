@@ -48,7 +48,7 @@ rule selftrain_spatial_prior:
         mem_mb=4000,
         runtime=60,
     params:
-        num_classes=config["model"]["num_classes"],
+        num_classes=method_outputs("self_training"),
         prior=SELF_TRAINING["spatial_prior"],
     script:
         "../workflow/scripts/selftrain_spatial_prior.py"
@@ -94,7 +94,7 @@ if ROUND0_RELEASED:
             mem_mb=4000,
             runtime=10,
         params:
-            num_classes=config["model"]["num_classes"],
+            num_classes=method_outputs("self_training"),
         script:
             "../workflow/scripts/selftrain_round0.py"
 
@@ -103,7 +103,11 @@ rule selftrain_predict:
     """Predict one target shard with the previous round's model: stride-8 float16 HDF5 + confidence histogram."""
     input:
         model=lambda wildcards: rounds.previous_model(
-            wildcards.method, int(wildcards.round), wildcards.seed_dir, ROUND0_RELEASED
+            wildcards.method,
+            int(wildcards.round),
+            wildcards.seed_dir,
+            ROUND0_RELEASED,
+            source_run("self_training"),
         ),
         file_list=TARGET_TRAIN_LIST,
         prior=lambda wildcards: rounds.prior_input(
@@ -196,7 +200,11 @@ rule selftrain_finetune:
     """Fine-tune the previous round's model on the pseudo-labelled targets plus the round's source subset (§3)."""
     input:
         model=lambda wildcards: rounds.previous_model(
-            wildcards.method, int(wildcards.round), wildcards.seed_dir, ROUND0_RELEASED
+            wildcards.method,
+            int(wildcards.round),
+            wildcards.seed_dir,
+            ROUND0_RELEASED,
+            source_run("self_training"),
         ),
         heads=lambda wildcards: rounds.previous_heads(
             wildcards.method, int(wildcards.round), wildcards.seed_dir
@@ -239,6 +247,11 @@ rule selftrain_finetune:
         "../workflow/scripts/selftrain_finetune.py"
 
 
+if not ROUND0_RELEASED:
+    # Round 0 of the report's plots: the source model of the methods' width (source_compact16 on SYNTHIA).
+    REPORT_STARTS.update(
+        {method: source_run("self_training") for method in SELF_TRAINING_METHODS}
+    )
 DEFAULT_TARGETS.extend(
     f"results/{method}/round{SELF_TRAINING['rounds']}/miou.json"
     for method in SELF_TRAINING_METHODS

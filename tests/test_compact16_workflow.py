@@ -1,8 +1,10 @@
-"""End to end: SYNTHIA with 16-output networks (the compact16 protocol of CBST and ProDA/CPSL, issue 17).
+"""End to end: SYNTHIA with each method's reference class protocol (issue 17).
 
-On the tiny config with ``source: synthia`` and ``model.num_classes: 16``: source training, one CBST-SP
-round and the CPSL chain to stage 2 run; every network has 16 outputs, the pseudo-labels on disk are
-train IDs of the 16 classes, and each miou.json says it was scored under compact16.
+On the tiny config with ``source: synthia`` and the default ``model.num_classes: per_method``: one
+CBST-SP round and the CPSL chain to stage 2 train 16-output networks (compact16) from a 16-output
+source model (results/source_compact16/), AdaptSegNet a 19-output one scored with the drop-3 means;
+the pseudo-labels on disk are train IDs of the 16 classes; each miou.json says its protocol. (The
+summary's pairing of each result with the source model of its width: test_summary.py.)
 """
 
 import json
@@ -17,13 +19,13 @@ from pipeline_lib.models.serialization import load_model
 
 pytestmark = pytest.mark.workflow
 
-TARGETS = ("results/source/miou.json", "results/cbst_sp/round1/miou.json", "results/cpsl/stage2/miou.json")
+COMPACT16 = ("results/source_compact16/miou.json", "results/cbst_sp/round1/miou.json", "results/cpsl/stage2/miou.json")
+NINETEEN = ("results/source/miou.json", "results/adaptseg_single/miou.json")
 
 
-def test_synthia_runs_cbst_and_cpsl_with_16_output_networks(workdir):
+def test_synthia_runs_cbst_and_cpsl_with_16_outputs_and_adaptseg_with_19(workdir):
     config = tiny_config()
     config["source"] = "synthia"
-    config["model"]["num_classes"] = 16
     section = config["self_training"]
     section.update(rounds=1, shards=1)
     section["prediction"]["histogram_bins"] = 1000
@@ -32,10 +34,15 @@ def test_synthia_runs_cbst_and_cpsl_with_16_output_networks(workdir):
     config["cpsl"]["warmup"].update(iterations=3)
     config["cpsl"]["stage1"].update(iterations=3, feature_samples=16, queue_length=32)
     config["cpsl"]["distillation"].update(iterations=3)
-    result = run_snakemake(workdir, *TARGETS, config=config)
+    config["adaptseg"].update(iterations=3, batch_size=2)
+    result = run_snakemake(workdir, *COMPACT16, *NINETEEN, config=config)
     assert result.returncode == 0, result.stdout[-3000:]
 
-    for target in TARGETS:
+    for target in NINETEEN:
+        scores = json.loads((workdir / target).read_text())
+        assert scores["class_protocol"] == "19" and scores["miou16_variant"] == "drop3", target
+        assert scores["provenance"]["model_spec"]["num_classes"] == 19, target
+    for target in COMPACT16:
         scores = json.loads((workdir / target).read_text())
         assert scores["class_protocol"] == "compact16", target
         assert scores["provenance"]["model_spec"]["num_classes"] == 16, target

@@ -145,10 +145,14 @@ def test_per_class_table_19_and_synthia_16_13():
     assert list(frame.columns) == ["mIoU", "mIoU std", *EXTRA, *TRAIN_CLASSES]
     assert frame.loc["cbst/round3", "mIoU"] == 20.0 and frame.loc["source", "bicycle"] == 18.0
 
-    synthia = per_class_frame({"source": scores(15.0, True)})
-    assert list(synthia.columns[:3]) == ["mIoU16", "mIoU16 std", "mIoU13"] and len(synthia.columns) == 3 + 4 + 16
+    compact16 = {**scores(16.0, True), "class_protocol": "compact16", "gain": 1.0}
+    synthia = per_class_frame({"source": scores(15.0, True), "source_compact16": compact16, "cbst/round1": compact16})
+    assert list(synthia.columns[:4]) == ["mIoU16", "mIoU16 std", "mIoU13", "outputs"]
+    assert len(synthia.columns) == 4 + 4 + 16
     assert "terrain" not in synthia.columns and "wall*" in synthia.columns and "road" in synthia.columns
     assert synthia.loc["source", "mIoU13"] == 17.0
+    assert synthia["outputs"].tolist() == [19, 16, 16]  # which protocol each row's mIoU16/13 follow
+    assert synthia["gain over source only"].isna().tolist() == [True, True, False]  # both source-only runs
 
 
 def test_per_class_table_carries_spread_gain_paper_and_pixel_accuracy():
@@ -253,6 +257,8 @@ def test_job_times_sum_each_method_s_finished_jobs_from_their_logs(tmp_path):
     assert table.loc["cbst_sp", "peak_rss_mb"] == 700 and table.loc[SHARED, "minutes"] == pytest.approx(0.2)
     assert method_of_log("train_adaptseg/lsgan.log") == "adaptseg_lsgan"
     assert method_of_log("cpsl/train_warmup.log") == "cpsl_warmup"
+    assert method_of_log("train_source_compact16.log") == "source_compact16"
+    assert method_of_log("evaluate/source_compact16.log") == "source_compact16"
 
 
 # --- pseudo-label statistics ----------------------------------------------------------------------

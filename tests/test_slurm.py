@@ -84,15 +84,16 @@ def test_demo_runs_through_the_slurm_profile_on_a_real_cluster(slurm, workdir):
     submitted = re.findall(r"has been submitted with SLURM jobid (\d+)", result.stdout)
     assert len(submitted) == 5  # demo data, 2 label conversions, training, evaluation: each its own Slurm job
     jobs = finished_jobs()
-    # The plugin joins the wildcard values with "_": evaluate's are seed_dir ("" for seed 0) and run.
+    # The plugin joins the wildcard values with "_": train_source's and evaluate's are seed_dir ("" for
+    # seed 0) and source_run / run.
     for comment in ("rule_generate_demo", "rule_convert_labels_wildcards_gta5_all",
-                    "rule_convert_labels_wildcards_cityscapes_val", "rule_train_source",
+                    "rule_convert_labels_wildcards_cityscapes_val", "rule_train_source_wildcards__source",
                     "rule_evaluate_wildcards__source"):
         assert jobs[comment][0] == "COMPLETED", (comment, jobs[comment])
         assert jobs[comment][4] == "N/A"  # no GPU request: the localhost profile turned them off
     # The rules' own resources reached Slurm: threads, runtime (minutes) and the profile's memory.
     assert jobs["rule_convert_labels_wildcards_gta5_all"][1:4] == [str(min(2, os.cpu_count())), "1000M", "2:00:00"]
-    assert jobs["rule_train_source"][1:4] == ["1", "1000M", "1-00:00:00"]
+    assert jobs["rule_train_source_wildcards__source"][1:4] == ["1", "1000M", "1-00:00:00"]
 
 
 def dry_run_jobs(workdir, *profiles):

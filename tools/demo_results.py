@@ -31,8 +31,8 @@ import pandas as pd
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
-from pipeline_lib.report.runs import REPORT_DIR  # noqa: E402  (after the checkout is on the path)
-from pipeline_lib.summary import SOURCE, read_results, seed_table, summary_table  # noqa: E402
+from pipeline_lib.report.runs import REPORT_DIR, SOURCE  # noqa: E402  (after the checkout is on the path)
+from pipeline_lib.summary import read_results, seed_table, summary_table  # noqa: E402
 
 CSV = REPO / "docs" / "demo_results.csv"
 ENVIRONMENT = REPO / "docs" / "demo_results_environment.json"

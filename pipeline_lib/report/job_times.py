@@ -22,7 +22,7 @@ _DONE = re.compile(r"job done in ([0-9.]+) s, peak RSS ([0-9.]+) MB")
 _SEEDED = re.compile(r"seed\d+/")
 #: Log path (relative to logs/, seed 0) -> the method it serves; the first match wins.
 _PATTERNS: tuple[tuple[re.Pattern[str], str], ...] = (
-    (re.compile(r"train_source\.log"), "source"),
+    (re.compile(r"train_(?P<run>source(_compact16)?)\.log"), "{run}"),
     (re.compile(r"train_adaptseg/(?P<variant>\w+)\.log"), "adaptseg_{variant}"),
     (re.compile(r"train_dasac_baseline\.log"), "dasac_baseline"),
     (re.compile(r"(train_dasac|dasac_importance_weights)\.log"), "dasac"),

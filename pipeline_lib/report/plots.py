@@ -14,6 +14,7 @@ import numpy as np
 import pandas as pd
 from matplotlib.figure import Figure
 
+from pipeline_lib import class_protocols
 from pipeline_lib.data.labels import CLASSES_13, CLASSES_16, TRAIN_CLASSES
 from pipeline_lib.report.runs import SOURCE, Run, parse_run
 
@@ -23,6 +24,8 @@ NOT_IN_13 = "*"
 GAIN = "gain over source only"
 PAPER = "paper"
 PIXEL_ACCURACY = "pixel acc."
+#: SYNTHIA runs: the network's outputs, i.e. which protocol its mIoU16/13 follow (pipeline_lib.class_protocols).
+OUTPUTS = "outputs"
 _PANEL_SIZE = (4.2, 3.0)  # inches per subplot
 
 
@@ -145,9 +148,11 @@ def per_class_frame(
     """Rows = runs (in ``results`` order), columns = headline mIoU(s), its std over the seeds, the gain over
     source-only (paired per seed) and its std, the paper's number, pixel accuracy, then per-class IoU in %.
 
-    For SYNTHIA the three classes SYNTHIA lacks (terrain, truck, train) are dropped and the three the
-    13-class protocol also leaves out (wall, fence, pole) carry a ``*``. ``spreads`` and ``papers``
-    (``pipeline_lib.report.papers.paper_numbers``) may be absent; their cells are then empty.
+    For SYNTHIA the three classes SYNTHIA lacks (terrain, truck, train) are dropped, the three the
+    13-class protocol also leaves out (wall, fence, pole) carry a ``*``, and ``outputs`` says whether a
+    run's mIoU16/13 are the compact16 scores of a 16-output network or the drop-3 means of a 19-output
+    one. ``spreads`` and ``papers`` (``pipeline_lib.report.papers.paper_numbers``) may be absent; their
+    cells are then empty.
     """
     spreads = spreads or {}
     papers = papers or {}
@@ -160,7 +165,9 @@ def per_class_frame(
     for name, scores in results.items():
         row = {label: scores.get(key), f"{label} std": spreads.get(name, {}).get(key)}
         row.update({other_label: scores.get(other_key) for other_key, other_label in metrics[1:]})
-        source = name == SOURCE
+        if synthia:  # 16 = compact16 (CBST, CPSL), 19 = drop-3 means of a 19-output network
+            row[OUTPUTS] = class_protocols.PROTOCOL_OUTPUTS[scores.get("class_protocol", "19")]
+        source = name in class_protocols.SOURCE_RUNS.values()
         row[GAIN] = None if source else scores.get("gain")
         row[f"{GAIN} std"] = None if source else spreads.get(name, {}).get("gain")
         row[PAPER] = papers.get(name)
@@ -185,8 +192,9 @@ def per_class_html(frame: pd.DataFrame) -> str:
     column in bold; spreads as ±, gains signed; no separate header row for the run names."""
     frame = frame.rename_axis(None)
     spread_columns = [column for column in frame.columns if column.endswith(" std")]
-    iou_columns = [column for column in frame.columns if column not in (*spread_columns, GAIN, PAPER, PIXEL_ACCURACY)]
-    formats = {column: "{:.1f}" for column in frame.columns}
+    other = (*spread_columns, GAIN, PAPER, PIXEL_ACCURACY, OUTPUTS)
+    iou_columns = [column for column in frame.columns if column not in other]
+    formats = {column: "{:.1f}" for column in frame.columns} | {OUTPUTS: "{:.0f}"}
     formats |= {column: "±{:.1f}" for column in spread_columns} | {GAIN: "{:+.1f}"}
     styled = (
         frame.style.format({column: formats[column] for column in frame.columns}, na_rep="–")

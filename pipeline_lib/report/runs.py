@@ -17,7 +17,7 @@ from dataclasses import dataclass
 #: ``pipeline_lib.selftrain.rounds.previous_model``) and the reference line of every plot.
 SOURCE = "source"
 STEP_KINDS = ("round", "stage")
-_TARGET = re.compile(r"results/(?P<method>[a-z_]+)(?:/(?P<kind>round|stage)(?P<step>[1-9]\d*))?/miou\.json")
+_TARGET = re.compile(r"results/(?P<method>[a-z][a-z0-9_]*)(?:/(?P<kind>round|stage)(?P<step>[1-9]\d*))?/miou\.json")
 
 
 @dataclass(frozen=True)

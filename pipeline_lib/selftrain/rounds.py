@@ -20,12 +20,15 @@ SPATIAL_PRIOR = "work/spatial_prior/prior.npy"
 RELEASED_SOURCE = "work/released_source/model.pt"
 
 
-def previous_model(method: str, round_index: int, seed_dir: str = "", released_source: bool = False) -> str:
+def previous_model(
+    method: str, round_index: int, seed_dir: str = "", released_source: bool = False, source_run: str = "source"
+) -> str:
     """The model round ``round_index`` fine-tunes; ``seed_dir`` is the seed's folder
-    (``pipeline_lib.seeds.seed_dir``): each seed's rounds start from its own source model, or all
-    from the released one (``self_training.round0_model``) when ``released_source``."""
+    (``pipeline_lib.seeds.seed_dir``): each seed's rounds start from its own source model (the run
+    ``source_run``, of the methods' width: ``pipeline_lib.class_protocols``), or all from the released
+    one (``self_training.round0_model``) when ``released_source``."""
     if round_index == 1:
-        return RELEASED_SOURCE if released_source else f"work/{seed_dir}source/model.pt"
+        return RELEASED_SOURCE if released_source else f"work/{seed_dir}{source_run}/model.pt"
     return f"work/{seed_dir}{method}/round{round_index - 1}/model.pt"
 
 
