@@ -5,13 +5,18 @@ unchanged on the real-size synthetic world (``workflow/configs/real_size_world.y
 Cityscapes 2048x1024, a handful of frames): their networks (DeepLab-v2 ResNet-101, CBST's ResNet-38),
 crops, batches, scales and evaluation protocol. Only what a bench must change is changed
 (``OVERRIDES``): 2 iterations per training job, one self-training round, the CBST overlay's round-0
-model trained instead of imported, and random initial weights (no ImageNet file offline).
+model trained instead of imported, random initial weights (no ImageNet file offline), and on a CPU
+the micro-batches of the three methods whose paper batch needs tens of GB (``CPU_MICRO_BATCHES``:
+gradient accumulation keeps each step's effective batch, so memory is that of one micro-batch).
 
-Per job it records, from the job's own log ("job done in <s> s, peak RSS <MB> MB", or the error
-line of a failed job): wall time, peak RSS, and whether it finished; per chain, the output shapes
-the results report (the evaluated label size, the mIoU's class count). ``--quick`` runs the source
-chain only (one training iteration, the world's two validation frames): it checks the case end to end.
-On a GPU machine (the ``device`` tool) the same command records the GPU jobs' times there.
+One chain per method family (``CHAINS``), each in its own empty directory and its own JSON
+(``bench/results/realsize_<chain>_<cpu|gpu>.json``): on 2 CPU cores a chain takes 10-60 minutes, all
+of them about 3 hours, so ``--chains`` picks some. Per job it records, from the job's own log ("job
+done in <s> s, peak RSS <MB> MB", or the error line of a failed job): wall time, peak RSS, and
+whether it finished; per chain, the output shapes the results report (the evaluated label size, the
+mIoU's class count) and the disk its intermediate files take per target frame (``disk_usage``).
+``--quick`` runs the source chain only (one training iteration): it checks the case end to end. On a
+GPU machine (the ``device`` tool) the same command records the GPU jobs' times there.
 """
 
 from __future__ import annotations
@@ -29,31 +34,36 @@ from bench.common import REPO, Stopwatch
 
 CONFIGS = REPO / "workflow" / "configs"
 CORES = 2
+R101 = ("real_gta5.yaml", "real_size_world.yaml")
 #: Chain name -> (overlays merged after config.yaml, targets).
 CHAINS: dict[str, tuple[tuple[str, ...], tuple[str, ...]]] = {
-    "deeplabv2_resnet101": (
-        ("real_gta5.yaml", "real_size_world.yaml"),
+    "self_training": (
+        R101,
         (
             "results/source/miou.json",
             *(f"results/{m}/round1/miou.json" for m in ("st", "cbst", "cbst_sp", "mlsl_sisc", "mlsl_sisc_pwl")),
-            *(f"results/adaptseg_{variant}/miou.json" for variant in ("single", "multi", "lsgan")),
-            "results/dasac_baseline/miou.json",
-            "results/dasac/miou.json",
-            "results/cpsl_warmup/miou.json",
-            *(f"results/cpsl/stage{stage}/miou.json" for stage in (1, 2, 3)),
         ),
+    ),
+    "adaptseg": (R101, tuple(f"results/adaptseg_{variant}/miou.json" for variant in ("single", "multi", "lsgan"))),
+    "dasac": (R101, ("results/dasac_baseline/miou.json", "results/dasac/miou.json")),
+    "cpsl": (
+        R101,
+        ("results/cpsl_warmup/miou.json", *(f"results/cpsl/stage{stage}/miou.json" for stage in (1, 2, 3))),
     ),
     "resnet38": (
         ("real_gta5.yaml", "real_gta5_cbst.yaml", "real_size_world.yaml"),
         ("results/source/miou.json", "results/cbst_sp/round1/miou.json"),
     ),
 }
-#: What the bench changes in every chain: iterations, rounds and files it cannot have.
+#: What the bench changes in every chain: iterations, rounds, files it cannot have, and a smaller world
+#: (2 target train frames, 1 val frame: costs per frame are what the README's arithmetic scales up).
 OVERRIDES = {
+    "demo": {"cityscapes_train_count": 2, "cityscapes_val_count": 1},
     "training": {"seeds": [0], "checkpoint_every": 1, "log_every": 1, "source": {"iterations": 2}},
     "model": {"imagenet_weights": None},
     "self_training": {
         "rounds": 1,
+        "shards": 1,
         "round0_model": None,
         "target_list": None,
         "training": {"iterations": 2, "epochs": None},
@@ -66,6 +76,26 @@ OVERRIDES = {
         "distillation": {"iterations": 2, "student_init": None},
     },
 }
+#: On a CPU: the paper batches of DA-SAC (ABN 12 + 8 crops of 640x640; SAC 8 of 512x1024 plus 2 groups
+#: of 4 views) and CPSL (4 + 4 of 512x896) as micro-batches of one to three images, accumulated to the
+#: paper's step (SAC: 8 source crops, and 4 instead of 2 view groups, as a micro-batch holds whole groups).
+CPU_MICRO_BATCHES = {
+    "dasac": {
+        "baseline": {"batch_size": 3, "target_batch_size": 2, "accumulation_steps": 4},
+        "sac": {"batch_size": 2, "target_groups": 1, "accumulation_steps": 4},
+    },
+    "cpsl": {"batch_size": 1, "accumulation_steps": 4},
+}
+#: Intermediate files by kind, for the disk arithmetic: (kind, glob under the chain's directory).
+DISK_KINDS = (
+    ("converted labels", "data/converted/*/*_labels/*.png"),
+    ("prediction stores", "work/*/round*/predictions/*.h5"),
+    ("pseudo-labels", "work/*/round*/pseudo_labels/*/*.png"),
+    ("CPSL soft labels", "work/cpsl/warmup/soft_labels.h5"),
+    ("CPSL hard labels", "work/cpsl/stage*/hard_labels/**/*.png"),
+    ("models", "work/**/model.pt"),
+    ("resumable checkpoints", "work/**/state/*"),
+)
 QUICK = {"training": {"source": {"iterations": 1}}}
 
 
@@ -106,11 +136,34 @@ def result_shapes(workdir: Path, targets: tuple[str, ...]) -> dict[str, dict]:
     return shapes
 
 
-def run_chain(name: str, quick: bool) -> tuple[list[dict], dict]:
+def disk_usage(workdir: Path) -> dict[str, dict]:
+    """Bytes and files of each kind of intermediate file (``DISK_KINDS``), and per target train frame."""
+    frames = _target_train_frames(workdir)
+    usage = {}
+    for kind, pattern in DISK_KINDS:
+        files = [path for path in workdir.glob(pattern) if path.is_file()]
+        if files:
+            total = sum(path.stat().st_size for path in files)
+            usage[kind] = {"files": len(files), "bytes": total,
+                           "bytes_per_target_frame": round(total / frames) if frames else None}
+    return usage
+
+
+def _target_train_frames(workdir: Path) -> int:
+    listing = workdir / "data/converted/cityscapes/train.csv"
+    return max(len(listing.read_text().splitlines()) - 1, 0) if listing.exists() else 0
+
+
+def chain_overrides(quick: bool, on_cpu: bool) -> dict:
+    overrides = _merge(OVERRIDES, QUICK) if quick else OVERRIDES
+    return _merge(overrides, CPU_MICRO_BATCHES) if on_cpu else overrides
+
+
+def run_chain(name: str, quick: bool, on_cpu: bool) -> tuple[list[dict], dict]:
     overlays, targets = CHAINS[name]
     if quick:
         targets = targets[:1]
-    overrides = _merge(OVERRIDES, QUICK) if quick else OVERRIDES
+    overrides = chain_overrides(quick, on_cpu)
     with tempfile.TemporaryDirectory(prefix=f"udaflow-bench-realsize-{name}-") as tmp:
         workdir = Path(tmp)
         (workdir / "config.yaml").write_text((REPO / "config.yaml").read_text())
@@ -124,29 +177,36 @@ def run_chain(name: str, quick: bool) -> tuple[list[dict], dict]:
         summary = {
             "overlays": list(overlays),
             "targets": list(targets),
+            "overrides": overrides,
             "returncode": done.returncode,
             "seconds": round(timer.seconds, 1),
             "outputs": result_shapes(workdir, targets),
+            "target_train_frames": _target_train_frames(workdir),
+            "disk": disk_usage(workdir),
             "snakemake_tail": done.stdout[-1500:] if done.returncode else "",
         }
     return rows, summary
 
 
-def run(quick: bool) -> tuple[dict, list[dict]]:
-    rows: list[dict] = []
-    chains = {}
-    for name in CHAINS if not quick else ("deeplabv2_resnet101",):
-        chain_rows, chains[name] = run_chain(name, quick)
-        rows += chain_rows
-    payload = {
-        "what": "every method's chain with the real overlays on the real-size synthetic world, "
-        f"{1 if quick else 2} iteration(s) per training job, --cores {CORES}",
-        "target": "every job finishes; wall time and peak memory per job",
-        "overrides": _merge(OVERRIDES, QUICK) if quick else OVERRIDES,
-        "chains": chains,
-        "results": rows,
-    }
-    return payload, rows
+def run(quick: bool, chains: list[str] | None = None, on_cpu: bool = True) -> list[tuple[str, dict, list[dict]]]:
+    """(chain, JSON payload, table rows) per chain run: ``chains`` (default every one; quick: the source
+    training of the self-training chain)."""
+    names = ["self_training"] if quick else (chains or list(CHAINS))
+    unknown = [name for name in names if name not in CHAINS]
+    if unknown:
+        raise SystemExit(f"realsize: unknown chain(s) {', '.join(unknown)} (known: {', '.join(CHAINS)})")
+    runs = []
+    for name in names:
+        rows, summary = run_chain(name, quick, on_cpu)
+        payload = {
+            "what": f"the {name} chain with the real overlays on the real-size synthetic world, "
+            f"{1 if quick else 2} iteration(s) per training job, --cores {CORES}",
+            "target": "every job finishes; wall time, peak memory and disk per job",
+            "chain": summary,
+            "results": rows,
+        }
+        runs.append((name, payload, rows))
+    return runs
 
 
 COLUMNS = ["chain", "job", "seconds", "peak_rss_mb", "status"]

@@ -7,7 +7,8 @@ Each case prints a table and writes ``bench/results/<case>_<cpu|gpu>[_quick].jso
 - ``evaluate``: our label-ID PNG scoring vs the official cityscapesScripts evaluator;
 - ``predict`` / ``train_step``: DeepLab-v2 R101 through our engine vs a plain fp32 loop (GPU when present);
 - ``demo``: the demo targets on 2 CPU cores from an empty directory, and a no-op re-run;
-- ``realsize``: every method's chain with the real overlays at real resolution, 2 iterations per job.
+- ``realsize``: every method's chain with the real overlays at real resolution, 2 iterations per job
+  (``--chains`` picks some; one JSON per chain).
 
 ``--quick`` is the CI-size mode (a few minutes in all, smaller inputs); without it the cases run at the
 sizes the README reports. Timings are only as good as the machine is idle: the load average is recorded.
@@ -29,7 +30,9 @@ from bench import common, cpu_code_path, demo, evaluate, network, realsize, thre
 CASES = ("thresholds", "evaluate", "predict", "train_step", "demo", "cpu_code_path", "realsize")
 
 
-def run_case(name: str, quick: bool, out_dir: Path, threads: int | None = None) -> Path:
+def run_case(
+    name: str, quick: bool, out_dir: Path, threads: int | None = None, chains: list[str] | None = None
+) -> Path:
     load_at_start = [round(v, 2) for v in os.getloadavg()]
     device = common.detect_device()
     tag = "cpu"
@@ -48,10 +51,14 @@ def run_case(name: str, quick: bool, out_dir: Path, threads: int | None = None) 
     elif name == "cpu_code_path":
         payload, rows = cpu_code_path.run(quick)
         columns = cpu_code_path.COLUMNS
-    elif name == "realsize":
-        payload, rows = realsize.run(quick)
-        columns = realsize.COLUMNS
-        tag = device.tag
+    elif name == "realsize":  # one JSON per chain: realsize_<chain>_<tag>.json
+        path = common.RESULTS
+        for chain, payload, rows in realsize.run(quick, chains, on_cpu=device.kind == "cpu"):
+            common.print_table(f"realsize {chain}: {payload['what']} (target: {payload['target']})",
+                               rows, realsize.COLUMNS)
+            path = common.write_result(f"realsize_{chain}", payload, quick, device.tag, load_at_start, out_dir)
+            load_at_start = [round(v, 2) for v in os.getloadavg()]
+        return path
     else:
         payload, rows = demo.run(quick)
         columns = demo.COLUMNS
@@ -68,11 +75,13 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--threads", type=int, default=None,
                         help="torch CPU threads of the predict/train_step cases (default: torch's, one per core); "
                         "1 on a machine that other jobs share, where spinning OpenMP threads stall")
+    parser.add_argument("--chains", nargs="+", default=None, metavar="chain",
+                        help=f"realsize: the method chains to run (default all: {', '.join(realsize.CHAINS)})")
     args = parser.parse_args(argv)
     for name in args.cases or CASES:
         started = time.monotonic()
         print(f"== {name}{' (quick)' if args.quick else ''}", flush=True)
-        run_case(name, args.quick, args.out_dir, args.threads)
+        run_case(name, args.quick, args.out_dir, args.threads, args.chains)
         print(f"== {name} took {time.monotonic() - started:.0f} s", flush=True)
     return 0
 
