@@ -1,21 +1,26 @@
-"""Label conversion: raw GTA5 / SYNTHIA / Cityscapes labels -> 19-class train-ID PNGs plus a file list.
+"""Label conversion: raw labels of every dataset udaflow knows -> 19-class train-ID PNGs plus a file list.
 
 Every pair is checked before it is used (``shared/spec/datasets_eval.md`` §2.3, §6): truncated or corrupt
 images, unreadable labels and label values outside the official table are errors naming the file;
 GTA5's known defects (image/label size mismatches such as frames 20801-20860, blank frames 15188 and
 17705) are handled by a named policy and listed in the conversion report rather than silently resized
-or cropped. Only GTA5 has such a policy: on SYNTHIA and Cityscapes a size mismatch means a broken dataset.
+or cropped. Only GTA5 has such a policy: on every other dataset a size mismatch means a broken dataset.
+
+``DATASET_FORMATS`` says, per dataset, how its frames are listed, how a raw label is read and which LUT maps
+it to train IDs: GTA5, SYNTHIA and Cityscapes here, the extra targets (ACDC, Dark Zurich, BDD100K, IDD,
+Mapillary Vistas, NTHU Cross-City and the user's own ``folder`` lists) in ``target_layouts.py`` and
+``target_labels.py``.
 """
 
 from __future__ import annotations
 
 import logging
 import os
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Mapping
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Literal
+from typing import Literal, NamedTuple
 
 import numpy as np
 import pandas as pd
@@ -30,29 +35,33 @@ from pipeline_lib.data.image_io import (
     write_label,
 )
 from pipeline_lib.data.labels import cityscapes_to_train_id_lut, gta5_to_train_id_lut, synthia_to_train_id_lut
+from pipeline_lib.data.samples import LabelConversionError, Sample, read_options, require_dir, require_samples
+from pipeline_lib.data.target_labels import (
+    crosscity_to_train_id_lut,
+    idd_level3_to_train_id_lut,
+    mapillary_to_train_id_lut,
+    train_id_identity_lut,
+)
+from pipeline_lib.data.target_layouts import (
+    list_acdc,
+    list_bdd100k,
+    list_crosscity,
+    list_dark_zurich,
+    list_folder,
+    list_idd,
+    list_mapillary,
+)
 
 log = logging.getLogger(__name__)
 
-Dataset = Literal["gta5", "synthia", "cityscapes"]
+Dataset = Literal[
+    "gta5", "synthia", "cityscapes", "acdc", "dark_zurich", "bdd100k", "idd", "mapillary", "crosscity", "folder"
+]
 SizeMismatchPolicy = Literal["skip", "error", "resize_label"]
 GTA5_FRAME_COUNT = 24966
 # Sources only train: a frame without a label is skipped and reported (partial downloads, odd GTA5 frames).
 SOURCE_DATASETS: tuple[Dataset, ...] = ("gta5", "synthia")
 EXAMPLES_IN_MESSAGE = 3
-
-
-class LabelConversionError(ValueError):
-    """A dataset file that cannot be converted; the message names the file."""
-
-
-@dataclass(frozen=True)
-class Sample:
-    """One frame: its image and where its label belongs; that file may be absent (the unlabelled target
-    train split, a partial source download), which ``convert_labels`` judges per dataset and split."""
-
-    name: str
-    image: Path
-    label: Path
 
 
 @dataclass
@@ -109,58 +118,46 @@ class _Outcome:
     resized: dict | None = None
 
 
-def _require_dir(path: Path, what: str, dataset: Dataset) -> None:
-    if not path.is_dir():
-        raise FileNotFoundError(f"{what} not found: {path} (config key datasets.{dataset}.root)")
-
-
-def _require_samples(samples: list[Sample], folder: Path, pattern: str, dataset: Dataset) -> list[Sample]:
-    """An empty image folder means a wrong root or split, never an empty dataset: say where we looked."""
-    if not samples:
-        raise LabelConversionError(
-            f"no {dataset} images matching '{pattern}' in {folder} (config key datasets.{dataset}.root)"
-        )
-    return samples
-
-
 def list_gta5(root: Path) -> list[Sample]:
     """``images/NNNNN.png`` paired with ``labels/NNNNN.png``."""
     images, labels = root / "images", root / "labels"
-    _require_dir(images, "GTA5 images folder", "gta5")
-    _require_dir(labels, "GTA5 labels folder", "gta5")
+    require_dir(images, "GTA5 images folder", "gta5")
+    require_dir(labels, "GTA5 labels folder", "gta5")
     samples = [Sample(p.stem, p, labels / p.name) for p in sorted(images.glob("*.png"))]
-    return _require_samples(samples, images, "*.png", "gta5")
+    return require_samples(samples, images, "*.png", "gta5")
 
 
 def list_synthia(root: Path) -> list[Sample]:
     """``RGB/NNNNNNN.png`` paired with the 16-bit ``GT/LABELS/NNNNNNN.png``."""
     images, labels = root / "RGB", root / "GT" / "LABELS"
-    _require_dir(images, "SYNTHIA RGB folder", "synthia")
-    _require_dir(labels, "SYNTHIA GT/LABELS folder", "synthia")
+    require_dir(images, "SYNTHIA RGB folder", "synthia")
+    require_dir(labels, "SYNTHIA GT/LABELS folder", "synthia")
     samples = [Sample(p.stem, p, labels / p.name) for p in sorted(images.glob("*.png"))]
-    return _require_samples(samples, images, "*.png", "synthia")
+    return require_samples(samples, images, "*.png", "synthia")
 
 
 def list_cityscapes(root: Path, split: str) -> list[Sample]:
     """``leftImg8bit/<split>/<city>/*_leftImg8bit.png`` paired with ``gtFine/.../*_gtFine_labelIds.png``."""
     images = root / "leftImg8bit" / split
-    _require_dir(images, f"Cityscapes leftImg8bit/{split} folder", "cityscapes")
+    require_dir(images, f"Cityscapes leftImg8bit/{split} folder", "cityscapes")
     pattern = "*/*_leftImg8bit.png"
     samples = []
     for image in sorted(images.glob(pattern)):
         stem = image.name[: -len("_leftImg8bit.png")]
         label = root / "gtFine" / split / image.parent.name / f"{stem}_gtFine_labelIds.png"
         samples.append(Sample(stem, image, label))
-    return _require_samples(samples, images, pattern, "cityscapes")
+    return require_samples(samples, images, pattern, "cityscapes")
 
 
 def _check_image(dataset: Dataset, path: Path) -> _ImageCheck:
     """Size (and for GTA5 blankness) of an image proven complete, so that a truncated or corrupt file
     stops conversion with its name instead of failing training hours later.
 
-    GTA5 images are decoded anyway for the blank-frame check, which proves them complete. The others are
+    GTA5 images are decoded anyway for the blank-frame check, which proves them complete. Other PNGs are
     only verified: PIL's ``verify()`` checks the CRC of each PNG chunk up to IEND without decoding pixels
-    (1-3 ms for a 2048×1024 PNG against 30-40 ms for a decode).
+    (1-3 ms for a 2048×1024 PNG against 30-40 ms for a decode). ``verify()`` checks nothing of a JPEG
+    (BDD100K, Mapillary, Cross-City) or any other format, so those are decoded: a truncated file fails.
+    JPEG has no checksum, so a flipped byte inside its entropy-coded data can still decode to wrong pixels.
     """
     try:
         if dataset == "gta5":
@@ -168,7 +165,10 @@ def _check_image(dataset: Dataset, path: Path) -> _ImageCheck:
             return _ImageCheck((pixels.shape[1], pixels.shape[0]), blank=bool(pixels.min() == pixels.max()))
         with Image.open(path) as image:
             size = image.size
-            image.verify()
+            if image.format == "PNG":
+                image.verify()
+            else:
+                image.load()
         return _ImageCheck(size, blank=False)
     except FileNotFoundError as err:
         raise LabelConversionError(f"{path}: image file disappeared") from err
@@ -176,10 +176,6 @@ def _check_image(dataset: Dataset, path: Path) -> _ImageCheck:
         raise LabelConversionError(str(err)) from err
     except (UnidentifiedImageError, OSError, SyntaxError) as err:
         raise LabelConversionError(f"{path}: cannot read image, truncated or corrupt ({err})") from err
-
-
-def _read_raw_label(dataset: Dataset, path: Path) -> np.ndarray:
-    return read_synthia_label(path) if dataset == "synthia" else read_index_label(path)
 
 
 def _to_train_ids(raw: np.ndarray, lut: np.ndarray, path: Path) -> np.ndarray:
@@ -202,9 +198,9 @@ def _convert_one(
     if image.blank:
         return _Outcome(skip_reason="blank image (a single colour)")
     row = {"name": sample.name, "image": str(sample.image), "label": ""}
-    if not sample.label.is_file():
+    if sample.label is None or not sample.label.is_file():
         return _Outcome(row=row)
-    raw = _read_raw_label(dataset, sample.label)
+    raw = DATASET_FORMATS[dataset].read_label(sample.label)
     label_size = (raw.shape[1], raw.shape[0])
     resized = None
     if label_size != image.size:
@@ -229,6 +225,18 @@ def _convert_one(
 def _first_few(items: list[str]) -> str:
     shown = "; ".join(items[:EXAMPLES_IN_MESSAGE])
     return shown + (f" (and {len(items) - EXAMPLES_IN_MESSAGE} more)" if len(items) > EXAMPLES_IN_MESSAGE else "")
+
+
+def _check_unique_names(samples: list[Sample]) -> None:
+    """Each frame's label is written as ``<name>.png``: two frames of one name would overwrite each other."""
+    first: dict[str, Path] = {}
+    clashes = []
+    for sample in samples:
+        if sample.name in first:
+            clashes.append(f"{sample.name!r} ({first[sample.name]} and {sample.image})")
+        first.setdefault(sample.name, sample.image)
+    if clashes:
+        raise LabelConversionError(f"frames share a name, so their labels would overwrite: {_first_few(clashes)}")
 
 
 def _check_size_policy(dataset: Dataset, size_mismatch: SizeMismatchPolicy) -> None:
@@ -267,8 +275,8 @@ def convert_labels(
     _check_size_policy(dataset, size_mismatch)
     if not samples:
         raise LabelConversionError(f"no {dataset} '{split}' frames given to convert")
-    luts = {"synthia": synthia_to_train_id_lut, "gta5": gta5_to_train_id_lut, "cityscapes": cityscapes_to_train_id_lut}
-    lut = luts[dataset]()
+    _check_unique_names(samples)
+    lut = dataset_format(dataset).lut()
     out_dir.mkdir(parents=True, exist_ok=True)
     report = ConversionReport(dataset, split, expected_total=GTA5_FRAME_COUNT if dataset == "gta5" else None)
     rows: list[dict] = []
@@ -291,7 +299,7 @@ def convert_labels(
             if progress is not None:
                 progress(done, len(samples))
     if unlabelled_targets:
-        missing = [f"{s.label} (image {s.image})" for s in unlabelled_targets]
+        missing = [f"{s.label or 'no label listed'} (image {s.image})" for s in unlabelled_targets]
         raise LabelConversionError(
             f"{len(missing)} of {len(samples)} {dataset} '{split}' frames have no label file, and every "
             f"labelled target frame is scored: missing {_first_few(missing)}"
@@ -308,13 +316,56 @@ def convert_labels(
     return report
 
 
-def list_samples(dataset: Dataset, root: Path, split: str) -> list[Sample]:
-    """The frames of one dataset split (GTA5 and SYNTHIA have one split, ``all``)."""
-    if dataset == "gta5":
-        return list_gta5(root)
-    if dataset == "synthia":
-        return list_synthia(root)
-    return list_cityscapes(root, split)
+ListSamples = Callable[[Path, str, Mapping[str, object] | None], list[Sample]]
+
+
+class DatasetFormat(NamedTuple):
+    """How one dataset is read: its frame listing, its raw-label reader and the LUT into train IDs."""
+
+    list_samples: ListSamples
+    read_label: Callable[[Path], np.ndarray]
+    lut: Callable[[], np.ndarray]
+
+
+def _without_options(dataset: str, listing: Callable[[Path, str], list[Sample]]) -> ListSamples:
+    def list_split(root: Path, split: str, options: Mapping[str, object] | None = None) -> list[Sample]:
+        read_options(dataset, options, {})
+        return listing(root, split)
+
+    return list_split
+
+
+DATASET_FORMATS: dict[str, DatasetFormat] = {
+    "gta5": DatasetFormat(
+        _without_options("gta5", lambda root, _: list_gta5(root)), read_index_label, gta5_to_train_id_lut
+    ),
+    "synthia": DatasetFormat(
+        _without_options("synthia", lambda root, _: list_synthia(root)), read_synthia_label, synthia_to_train_id_lut
+    ),
+    "cityscapes": DatasetFormat(
+        _without_options("cityscapes", list_cityscapes), read_index_label, cityscapes_to_train_id_lut
+    ),
+    "acdc": DatasetFormat(list_acdc, read_index_label, train_id_identity_lut),
+    "dark_zurich": DatasetFormat(list_dark_zurich, read_index_label, train_id_identity_lut),
+    "bdd100k": DatasetFormat(list_bdd100k, read_index_label, train_id_identity_lut),
+    "idd": DatasetFormat(list_idd, read_index_label, idd_level3_to_train_id_lut),
+    "mapillary": DatasetFormat(list_mapillary, read_index_label, mapillary_to_train_id_lut),
+    "crosscity": DatasetFormat(list_crosscity, read_index_label, crosscity_to_train_id_lut),
+    "folder": DatasetFormat(list_folder, read_index_label, train_id_identity_lut),
+}
+
+
+def dataset_format(dataset: str) -> DatasetFormat:
+    if dataset not in DATASET_FORMATS:
+        raise ValueError(f"unknown dataset {dataset!r}; udaflow reads {', '.join(DATASET_FORMATS)}")
+    return DATASET_FORMATS[dataset]
+
+
+def list_samples(dataset: Dataset, root: Path, split: str, options: Mapping[str, object] | None = None) -> list[Sample]:
+    """The frames of one dataset split. GTA5 and SYNTHIA have one split, ``all``; every target offers
+    ``train`` (unlabelled) and ``val`` (scored). ``options`` are the dataset's own settings (ACDC
+    ``conditions``, Cross-City ``city``, ``folder`` ``train_list``/``val_list``); others take none."""
+    return dataset_format(dataset).list_samples(root, split, options)
 
 
 def write_report(path: str | os.PathLike[str], report: ConversionReport) -> None:

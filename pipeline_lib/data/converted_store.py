@@ -23,8 +23,16 @@ import shutil
 from collections.abc import Iterable
 from pathlib import Path
 
-from pipeline_lib.data.convert import Sample
+from pipeline_lib.data.convert import DATASET_FORMATS, Sample
 from pipeline_lib.data.labels import cityscapes_to_train_id_lut, gta5_to_train_id_lut, synthia_to_train_id_lut
+
+# The tables every fingerprint has covered since the store began; another dataset's own table is added to
+# its fingerprint, so that the fingerprints (and stored conversions) of these three stay valid.
+_FIRST_TABLES = {
+    "cityscapes": cityscapes_to_train_id_lut,
+    "gta5": gta5_to_train_id_lut,
+    "synthia": synthia_to_train_id_lut,
+}
 
 STORE = Path("data/converted/.store")
 LABELS, FILE_LIST, REPORT = "labels", "file_list.csv", "report.json"
@@ -35,10 +43,16 @@ def fingerprint(dataset: str, split: str, root: Path, samples: Iterable[Sample],
     digest = hashlib.sha256()
     header = {"dataset": dataset, "split": split, "root": str(Path(root).resolve()), "settings": settings}
     digest.update(json.dumps(header, sort_keys=True).encode())
-    for table in (cityscapes_to_train_id_lut(), gta5_to_train_id_lut(), synthia_to_train_id_lut()):
-        digest.update(table.tobytes())
+    tables = list(_FIRST_TABLES.values())
+    if dataset not in _FIRST_TABLES:
+        tables.append(DATASET_FORMATS[dataset].lut)
+    for table in tables:
+        digest.update(table().tobytes())
     for sample in samples:
         for path in (sample.image, sample.label):
+            if path is None:
+                digest.update(f"{sample.name}|no label\n".encode())
+                continue
             try:
                 stat = path.stat()
                 digest.update(f"{sample.name}|{path}|{stat.st_size}|{stat.st_mtime_ns}\n".encode())

@@ -120,11 +120,13 @@ SYNTHIA_CLASSES: tuple[SynthiaClass, ...] = (
 MAX_SYNTHIA_ID = 22
 
 # Sentinel in a LUT for a value outside the dataset's table; never a valid train ID.
-_NOT_IN_TABLE = -1
+NOT_IN_TABLE = -1
 
 
-def _lut(pairs: dict[int, int], max_valid: int, size: int) -> np.ndarray:
-    lut = np.full(size, _NOT_IN_TABLE, dtype=np.int16)
+def lut_from_pairs(pairs: dict[int, int], max_valid: int, size: int) -> np.ndarray:
+    """LUT over ``size`` raw values: ``pairs`` map to train IDs, the rest of ``0..max_valid`` to ignore and
+    everything above to ``NOT_IN_TABLE``, which conversion refuses naming the file."""
+    lut = np.full(size, NOT_IN_TABLE, dtype=np.int16)
     lut[: max_valid + 1] = IGNORE_INDEX
     for src, dst in pairs.items():
         lut[src] = dst
@@ -133,12 +135,14 @@ def _lut(pairs: dict[int, int], max_valid: int, size: int) -> np.ndarray:
 
 def cityscapes_to_train_id_lut() -> np.ndarray:
     """LUT over 8-bit Cityscapes label IDs; -1 marks a value outside the official table (34 included)."""
-    return _lut({lab.id: lab.train_id for lab in CITYSCAPES_LABELS if lab.id >= 0}, MAX_CITYSCAPES_LABEL_ID, 256)
+    return lut_from_pairs(
+        {lab.id: lab.train_id for lab in CITYSCAPES_LABELS if lab.id >= 0}, MAX_CITYSCAPES_LABEL_ID, 256
+    )
 
 
 def gta5_to_train_id_lut() -> np.ndarray:
     """LUT over GTA5's palette indices: the Cityscapes table plus index 34 as ignore."""
-    return _lut({lab.id: lab.train_id for lab in CITYSCAPES_LABELS if lab.id >= 0}, MAX_GTA5_LABEL_ID, 256)
+    return lut_from_pairs({lab.id: lab.train_id for lab in CITYSCAPES_LABELS if lab.id >= 0}, MAX_GTA5_LABEL_ID, 256)
 
 
 def synthia_to_train_id_lut() -> np.ndarray:
@@ -147,7 +151,7 @@ def synthia_to_train_id_lut() -> np.ndarray:
     Terrain, truck and train map to their train IDs for completeness; they never occur in
     SYNTHIA-RAND-CITYSCAPES, which is why the SYNTHIA protocol scores 16 classes.
     """
-    return _lut({c.id: c.train_id for c in SYNTHIA_CLASSES}, MAX_SYNTHIA_ID, 65536)
+    return lut_from_pairs({c.id: c.train_id for c in SYNTHIA_CLASSES}, MAX_SYNTHIA_ID, 65536)
 
 
 def train_id_to_label_id_lut() -> np.ndarray:

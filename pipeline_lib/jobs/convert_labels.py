@@ -7,6 +7,7 @@ configured again, so a run against a broken root never loses a good root's conve
 from __future__ import annotations
 
 import logging
+from collections.abc import Mapping
 from pathlib import Path
 
 from pipeline_lib.data import converted_store
@@ -28,9 +29,12 @@ def run(
     require_labels: bool = True,
     demo: bool = False,
     threads: int = 1,
+    options: Mapping[str, object] | None = None,
 ) -> None:
-    """Convert ``root``'s ``split``; ``demo`` = the generated demo set, which is small by design."""
-    samples = list_samples(dataset, Path(root), split)
+    """Convert ``root``'s ``split``; ``demo`` = the generated demo set, which is small by design. ``options``
+    are the dataset's own listing settings (``convert.list_samples``); they change which frames are listed,
+    which the stored conversion's fingerprint covers already."""
+    samples = list_samples(dataset, Path(root), split, options)  # type: ignore[arg-type]
     settings = {"size_mismatch": size_mismatch, "require_labels": require_labels, "labels_dir": str(labels_dir)}
     stored = converted_store.entry(dataset, split, converted_store.fingerprint(dataset, split, root, samples, settings))
     if converted_store.restore(stored, Path(labels_dir), Path(file_list), Path(report_path)):
