@@ -10,7 +10,7 @@ rule train_adaptseg:
     """AdaptSegNet training: source segmentation + adversarial alignment of target softmax outputs."""
     input:
         source=source_split(),
-        target="data/converted/cityscapes/train.csv",
+        target=TARGET_TRAIN_SPLIT,
     output:
         model="work/{seed_dir}adaptseg_{variant}/model.pt",
         train_log="results/{seed_dir}adaptseg_{variant}/train_log.csv",

@@ -7,6 +7,7 @@ from snakemake.exceptions import WorkflowError
 from pipeline_lib import class_protocols
 from pipeline_lib import seeds as seed_paths
 from pipeline_lib.report import runs as report_runs
+from pipeline_lib.report import targets as report_targets
 
 DEMO_ROOT = config["demo"]["root"]
 CONDA_ENV = "../envs/udaflow.yaml"
@@ -21,8 +22,17 @@ CONDA_ENV_OFFICIAL = "../envs/official.yaml"
 SEEDS = config["training"]["seeds"]
 
 
+# The adaptation target (config key target): every method adapts to its unlabelled train split and is
+# scored on its labelled val split; evaluation.targets names further labelled datasets each result is
+# also scored on (results/<run>/eval/<dataset>/miou.json).
+TARGET = config["target"]
+TARGET_TRAIN_SPLIT = f"data/converted/{TARGET}/train.csv"
+TARGET_VAL_SPLIT = f"data/converted/{TARGET}/val.csv"
+EXTRA_TARGETS = config["evaluation"]["targets"]
+
+
 wildcard_constraints:
-    dataset="gta5|synthia|cityscapes",
+    dataset="|".join(config["datasets"]),
     split="all|train|val",
     run=r"[a-z][a-z0-9_]*(/(round|stage)\d+)?",
     seed_dir=seed_paths.SEED_DIR_PATTERN,
@@ -54,7 +64,7 @@ def check_dataset_roots():
     """Fail at parse time, naming each config key, when a dataset the run needs is not on disk."""
     problems = [
         f"config key datasets.{dataset}.root: folder '{root}' does not exist"
-        for dataset in (config["source"], "cityscapes")
+        for dataset in dict.fromkeys((config["source"], TARGET, *EXTRA_TARGETS))
         if not demo_generates(dataset)
         and not (root := Path(config["datasets"][dataset]["root"])).is_dir()
     ]
@@ -186,3 +196,13 @@ def dasac_backbone():
             "DA-SAC's networks are DeepLab-v2 ones"
         )
     return backbones[arch]
+
+
+def cityscapes_val_split():
+    """The official evaluator scores Cityscapes: results of another target cannot be cross-checked by it."""
+    if TARGET != "cityscapes":
+        raise WorkflowError(
+            f"config key target is '{TARGET}': the official cityscapesScripts evaluator "
+            "(official_miou.json) cross-checks Cityscapes results only"
+        )
+    return TARGET_VAL_SPLIT

@@ -9,7 +9,6 @@ scores every stage (results/cpsl/stage<s>/miou.json). Spec: shared/spec/cpsl_pro
 
 CPSL = config["cpsl"]
 CPSL_WARMUP = "work/{seed_dir}cpsl/warmup"
-CPSL_TARGET_LIST = "data/converted/cityscapes/train.csv"
 CPSL_WARMUP_KEYS = (
     "warmup",
     "batch_size",
@@ -29,7 +28,7 @@ rule cpsl_train_warmup:
     """CPSL's own warm-up (cpsl.warmup_model: cpsl_warmup): ProDA head, source CE + 0.01 LS-GAN (spec 6.12)."""
     input:
         source=source_split(),
-        target=CPSL_TARGET_LIST,
+        target=TARGET_TRAIN_SPLIT,
     output:
         model="work/{seed_dir}cpsl_warmup/model.pt",
         train_log="results/{seed_dir}cpsl_warmup/train_log.csv",
@@ -81,7 +80,7 @@ rule cpsl_soft_labels:
     """The warm-up model's float16 class probabilities of every target train image, at output stride 8."""
     input:
         model=f"{CPSL_WARMUP}/model.pt",
-        file_list=CPSL_TARGET_LIST,
+        file_list=TARGET_TRAIN_SPLIT,
     output:
         store=f"{CPSL_WARMUP}/soft_labels.h5",
     log:
@@ -105,7 +104,7 @@ rule cpsl_prototypes:
     """Per-class mean classifier-input features of the target pixels, labelled by the warm-up argmax."""
     input:
         model=f"{CPSL_WARMUP}/model.pt",
-        file_list=CPSL_TARGET_LIST,
+        file_list=TARGET_TRAIN_SPLIT,
     output:
         prototypes=f"{CPSL_WARMUP}/prototypes.pt",
     log:
@@ -130,7 +129,7 @@ rule cpsl_class_distribution:
     """The Sinkhorn marginal: the class histogram of the warm-up model's target predictions."""
     input:
         model=f"{CPSL_WARMUP}/model.pt",
-        file_list=CPSL_TARGET_LIST,
+        file_list=TARGET_TRAIN_SPLIT,
     output:
         distribution=f"{CPSL_WARMUP}/class_distribution.npy",
     log:
@@ -158,7 +157,7 @@ rule cpsl_stage1:
         prototypes=f"{CPSL_WARMUP}/prototypes.pt",
         class_distribution=f"{CPSL_WARMUP}/class_distribution.npy",
         source=source_split(),
-        target=CPSL_TARGET_LIST,
+        target=TARGET_TRAIN_SPLIT,
     output:
         model="work/{seed_dir}cpsl/stage1/model.pt",
         prototypes="work/{seed_dir}cpsl/stage1/prototypes_ema.pt",
@@ -187,7 +186,7 @@ rule cpsl_hard_labels:
     """The previous stage's flip-averaged hard labels of the target train images, thresholded."""
     input:
         model=lambda wildcards: f"work/{wildcards.seed_dir}cpsl/stage{int(wildcards.stage) - 1}/model.pt",
-        file_list=CPSL_TARGET_LIST,
+        file_list=TARGET_TRAIN_SPLIT,
     output:
         store="work/{seed_dir}cpsl/stage{stage}/pseudo_labels.h5",
     log:
@@ -216,7 +215,7 @@ rule cpsl_distill:
         teacher=lambda wildcards: f"work/{wildcards.seed_dir}cpsl/stage{int(wildcards.stage) - 1}/model.pt",
         pseudo_labels="work/{seed_dir}cpsl/stage{stage}/pseudo_labels.h5",
         source=source_split(),
-        target=CPSL_TARGET_LIST,
+        target=TARGET_TRAIN_SPLIT,
     output:
         model="work/{seed_dir}cpsl/stage{stage}/model.pt",
         train_log="results/{seed_dir}cpsl/stage{stage}/train_log.csv",

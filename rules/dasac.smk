@@ -7,7 +7,7 @@ rule train_dasac_baseline:
     """ABN baseline: source CE with target images passed through BN in train mode (spec A.4)."""
     input:
         source=source_split(),
-        target="data/converted/cityscapes/train.csv",
+        target=TARGET_TRAIN_SPLIT,
     output:
         model="work/{seed_dir}dasac_baseline/model.pt",
         train_log="results/{seed_dir}dasac_baseline/train_log.csv",
@@ -42,7 +42,7 @@ rule dasac_importance_weights:
     """Per-image class shares of the baseline's target predictions (spec A.5)."""
     input:
         model="work/{seed_dir}dasac_baseline/model.pt",
-        target="data/converted/cityscapes/train.csv",
+        target=TARGET_TRAIN_SPLIT,
     output:
         "work/{seed_dir}dasac_baseline/importance_weights.csv",
     log:
@@ -66,7 +66,7 @@ rule train_dasac:
     """Self-supervised augmentation consistency from the ABN baseline (spec A.6)."""
     input:
         source=source_split(),
-        target="data/converted/cityscapes/train.csv",
+        target=TARGET_TRAIN_SPLIT,
         baseline="work/{seed_dir}dasac_baseline/model.pt",
         weights="work/{seed_dir}dasac_baseline/importance_weights.csv",
     output:

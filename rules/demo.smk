@@ -1,5 +1,5 @@
 rule generate_demo:
-    """Write the synthetic GTA5 / SYNTHIA / Cityscapes demo sets in their real layouts."""
+    """Write the synthetic GTA5 / SYNTHIA / Cityscapes (and ACDC night) demo sets in their real layouts."""
     output:
         directory(DEMO_ROOT),
     log:
@@ -13,12 +13,18 @@ rule generate_demo:
         mem_mb=2000,
         runtime=30,
     params:
-        # resolution: demo is the generator's default; leaving it out keeps the params (and so the data
-        # and everything computed from it) of runs made before the key existed.
+        # Keys at the generator's defaults that did not always exist (resolution: demo, no ACDC frames)
+        # are left out: the params, and so the data and everything computed from it, of earlier runs stay.
         spec={
             k: v
             for k, v in config["demo"].items()
-            if k not in ("generate", "root") and (k, v) != ("resolution", "demo")
+            if k not in ("generate", "root")
+            and (k, v)
+            not in (
+                ("resolution", "demo"),
+                ("acdc_train_count", 0),
+                ("acdc_val_count", 0),
+            )
         },
     script:
         "../workflow/scripts/generate_demo.py"

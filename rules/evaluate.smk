@@ -2,7 +2,7 @@ rule evaluate:
     """Score a model on the target validation split: miou.json, per-class CSV, colourised predictions."""
     input:
         model="work/{seed_dir}{run}/model.pt",
-        file_list="data/converted/cityscapes/val.csv",
+        file_list=TARGET_VAL_SPLIT,
     output:
         miou="results/{seed_dir}{run}/miou.json",
         # In the report of whatever targets were asked for (`snakemake --report r.html <target>`).
@@ -36,6 +36,36 @@ rule evaluate:
     params:
         evaluation=config["evaluation"],
         compute=config["compute"],
+        dataset=TARGET,
+    script:
+        "../workflow/scripts/evaluate.py"
+
+
+rule evaluate_on:
+    """Score a model on another labelled dataset's val split (evaluation.targets): the same job as evaluate."""
+    input:
+        model="work/{seed_dir}{run}/model.pt",
+        file_list="data/converted/{dataset}/val.csv",
+    output:
+        miou="results/{seed_dir}{run}/eval/{dataset}/miou.json",
+        per_class="results/{seed_dir}{run}/eval/{dataset}/per_class.csv",
+        visuals=directory("results/{seed_dir}{run}/eval/{dataset}/visuals"),
+        label_ids=directory("results/{seed_dir}{run}/eval/{dataset}/label_ids"),
+    log:
+        "logs/{seed_dir}evaluate/{run}/on_{dataset}.log",
+    benchmark:
+        "benchmarks/{seed_dir}evaluate/{run}/on_{dataset}.tsv"
+    conda:
+        CONDA_ENV
+    threads: config["compute"]["train_threads"]
+    resources:
+        mem_mb=4000,
+        runtime=120,
+        gpu=PREDICTION_GPUS,
+    params:
+        evaluation=config["evaluation"],
+        compute=config["compute"],
+        dataset=lambda wildcards: wildcards.dataset,
     script:
         "../workflow/scripts/evaluate.py"
 
@@ -44,7 +74,7 @@ rule official_evaluation:
     """Optional cross-check: the official cityscapesScripts evaluator on the label-ID PNGs."""
     input:
         label_ids="results/{seed_dir}{run}/label_ids",
-        file_list="data/converted/cityscapes/val.csv",
+        file_list=lambda wildcards: cityscapes_val_split(),
         miou="results/{seed_dir}{run}/miou.json",
     output:
         "results/{seed_dir}{run}/official_miou.json",

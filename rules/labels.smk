@@ -1,5 +1,5 @@
 rule convert_labels:
-    """Map raw labels to the 19 Cityscapes train IDs and write the split's file list."""
+    """Map raw labels to the 19 Cityscapes train IDs and write the split's file list (any source or target dataset)."""
     input:
         dataset_inputs,
     output:
@@ -25,8 +25,15 @@ rule convert_labels:
             if wildcards.dataset == "gta5"
             else "error"
         ),
-        require_labels=lambda wildcards: wildcards.dataset != "cityscapes"
+        # Sources train on labels; a target's train split is unlabelled, its val split is what is scored.
+        require_labels=lambda wildcards: wildcards.dataset in ("gta5", "synthia")
         or wildcards.split == "val",
         demo=lambda wildcards: demo_generates(wildcards.dataset),
+        # A dataset's own keys besides its root (ACDC conditions, the Cross-City city, folder lists).
+        options=lambda wildcards: {
+            key: value
+            for key, value in config["datasets"][wildcards.dataset].items()
+            if key not in ("root", "size_mismatch")
+        },
     script:
         "../workflow/scripts/convert_labels.py"

@@ -11,7 +11,45 @@ REPORT_PANEL_IMAGES = 2
 # Every report() output of the default run, for rule all (`snakemake --report` needs them on disk).
 REPORT_TARGETS = lambda wildcards: report_runs.report_outputs(
     DEFAULT_TARGETS, SELF_TRAINING_METHODS
-)
+) + ([f"{REPORT_DIR}/targets.html"] if EXTRA_TARGETS else [])
+
+
+rule report_targets:
+    """The method x target table: every default result on the target and on each evaluation.targets dataset."""
+    input:
+        results=lambda wildcards: seed_paths.for_seeds(
+            [run.miou for run in report_runs.final_runs(DEFAULT_TARGETS)]
+            + report_targets.eval_paths(
+                [run.name for run in report_runs.final_runs(DEFAULT_TARGETS)],
+                EXTRA_TARGETS,
+            ),
+            SEEDS,
+        ),
+    output:
+        table=report(
+            f"{REPORT_DIR}/targets.html",
+            caption="../workflow/report/targets.rst",
+            category="1. Scores",
+            labels={"figure": "method x target"},
+        ),
+        table_csv=f"{REPORT_DIR}/targets.csv",
+    log:
+        "logs/report/targets.log",
+    benchmark:
+        "benchmarks/report/targets.tsv"
+    conda:
+        CONDA_ENV
+    threads: 1
+    resources:
+        mem_mb=1000,
+        runtime=10,
+    params:
+        runs=lambda wildcards: [
+            run.name for run in report_runs.final_runs(DEFAULT_TARGETS)
+        ],
+        datasets=list(dict.fromkeys([TARGET, *EXTRA_TARGETS])),
+    script:
+        "../workflow/scripts/report_targets.py"
 
 
 rule report_scores:

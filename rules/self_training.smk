@@ -9,14 +9,13 @@ selftrain_predict (one job per shard) -> selftrain_thresholds (gather) -> selftr
 from pipeline_lib.selftrain import rounds
 
 SELF_TRAINING = config["self_training"]
-CITYSCAPES_TRAIN_LIST = "data/converted/cityscapes/train.csv"
 # The full target train list unless a custom one is configured: a name,image,label CSV, or a reference
 # .lst (CBST/MLSL's 505-image train.lst) that rule selftrain_target_list turns into one.
 REFERENCE_TARGET_LIST = str(SELF_TRAINING["target_list"] or "").endswith(".lst")
 TARGET_TRAIN_LIST = (
     "work/target_list.csv"
     if REFERENCE_TARGET_LIST
-    else SELF_TRAINING["target_list"] or CITYSCAPES_TRAIN_LIST
+    else SELF_TRAINING["target_list"] or TARGET_TRAIN_SPLIT
 )
 SELF_TRAINING_METHODS = tuple(SELF_TRAINING["methods"])
 SHARDS = range(SELF_TRAINING["shards"])
@@ -60,7 +59,7 @@ if REFERENCE_TARGET_LIST:
         """The frames of a reference .lst (CBST/MLSL data_list/cityscapes/train.lst) from the converted train split."""
         input:
             reference_list=SELF_TRAINING["target_list"],
-            train_list=CITYSCAPES_TRAIN_LIST,
+            train_list=TARGET_TRAIN_SPLIT,
         output:
             file_list=TARGET_TRAIN_LIST,
         log:

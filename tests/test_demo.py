@@ -186,7 +186,10 @@ def test_manifest_is_written_last_with_counts_sizes_and_class_shares(demo: tuple
     manifest = json.loads((root / MANIFEST_NAME).read_text())
     assert manifest == returned
     assert manifest["seed"] == SMALL.seed
-    assert manifest["counts"] == {"gta5": 4, "synthia": 4, "cityscapes_train": 4, "cityscapes_val": 4}
+    assert manifest["counts"] == {
+        "gta5": 4, "synthia": 4, "cityscapes_train": 4, "cityscapes_val": 4, "acdc_train": 0, "acdc_val": 0
+    }
+    assert "acdc" not in manifest["roots"] and not (root / "acdc").exists()  # the second target only on request
     assert manifest["sizes"]["cityscapes"] == list(SMALL.cityscapes_size)
     for domain, shares in manifest["class_pixel_shares"].items():
         assert sum(shares.values()) == pytest.approx(1.0, abs=1e-4), domain
@@ -226,3 +229,26 @@ def test_real_resolution_writes_the_datasets_own_frame_sizes(tmp_path: Path) -> 
     assert DemoSpec.from_config({"seed": 0}).cityscapes_size == DemoSpec().cityscapes_size
     with pytest.raises(ValueError, match="demo.resolution must be one of demo, real, got 'huge'"):
         DemoSpec.from_config({"resolution": "huge"})
+
+
+def test_acdc_night_is_a_second_target_in_acdc_s_layout_darker_than_cityscapes(demo, tmp_path: Path) -> None:
+    """The demo's second target domain (issue 21): ACDC's night folders and file names, train IDs beside
+    label IDs, 1920x1080 / 8 frames, visibly darker than Cityscapes; the other datasets' bytes unchanged."""
+    root, _ = demo
+    spec = DemoSpec(seed=SMALL.seed, gta5_count=2, synthia_count=2, cityscapes_train_count=2, cityscapes_val_count=2,
+                    acdc_train_count=2, acdc_val_count=3)
+    manifest = generate_demo(tmp_path, spec)
+    assert manifest["roots"]["acdc"] == "acdc" and manifest["counts"]["acdc_val"] == 3
+    images = sorted((tmp_path / "acdc" / "rgb_anon" / "night" / "val").glob("*/*_rgb_anon.png"))
+    assert [image.name for image in images] == [f"GOPR0356_frame_{i:06d}_rgb_anon.png" for i in range(3)]
+    assert len(list((tmp_path / "acdc" / "rgb_anon" / "night" / "train").glob("*/*_rgb_anon.png"))) == 2
+    gt = tmp_path / "acdc" / "gt" / "night" / "val" / "GOPR0356"
+    label_ids = read_index_label(gt / "GOPR0356_frame_000000_gt_labelIds.png")
+    train_ids = read_index_label(gt / "GOPR0356_frame_000000_gt_labelTrainIds.png")
+    assert np.array_equal(train_ids, cityscapes_to_train_id_lut()[label_ids])
+    assert read_image_size(images[0]) == (240, 135)
+    night = np.mean([read_rgb(image).mean() for image in images])
+    day = np.mean([read_rgb(image).mean() for image, _, _ in cityscapes_pairs(root, "val")])
+    assert night < 0.6 * day, (night, day)
+    for relative in ("gta5/images/00002.png", "synthia/RGB/0000001.png"):
+        assert (tmp_path / relative).read_bytes() == (root / relative).read_bytes(), relative

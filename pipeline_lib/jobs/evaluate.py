@@ -1,4 +1,4 @@
-"""Job: score a model file on the target validation split and write its result files."""
+"""Job: score a model file on a labelled val split (the target's or another dataset's) and write its result files."""
 
 from __future__ import annotations
 
@@ -52,9 +52,11 @@ def run(
     compute: dict[str, Any],
     config: dict[str, Any],
     method: str,
+    dataset: str = "cityscapes",
     seed: int = 0,
     threads: int = 1,
 ) -> dict[str, Any]:
+    """``dataset`` names the scored split's dataset in ``miou.json`` (the method x target table reads it)."""
     set_cpu_threads(threads)
     device = select_device(compute["device"])
     cfg = evaluation_config(evaluation)
@@ -80,6 +82,7 @@ def run(
     result = {
         "method": method,
         "seed": seed,
+        "dataset": dataset,
         **scores,
         "images": len(rows),
         "confusion_matrix": np.asarray(matrix).tolist(),
@@ -88,5 +91,5 @@ def run(
     with atomic_path(per_class_out) as tmp:
         per_class_table(scores).to_csv(tmp, index=False)
     write_json(miou_out, result)
-    log.info("%s: mIoU %.2f over %d images", method, scores["miou"] or float("nan"), len(rows))
+    log.info("%s on %s: mIoU %.2f over %d images", method, dataset, scores["miou"] or float("nan"), len(rows))
     return result

@@ -27,6 +27,8 @@ PIXEL_ACCURACY = "pixel acc."
 #: SYNTHIA runs: the network's outputs, i.e. which protocol its mIoU16/13 follow (pipeline_lib.class_protocols).
 OUTPUTS = "outputs"
 _PANEL_SIZE = (4.2, 3.0)  # inches per subplot
+#: The cells of every HTML table of the report.
+CELL_STYLE = {"selector": "td, th", "props": "padding: 2px 6px; font-family: sans-serif; font-size: 12px;"}
 
 
 def headline_metrics(results: Mapping[str, dict]) -> list[tuple[str, str]]:
@@ -203,7 +205,7 @@ def per_class_html(frame: pd.DataFrame) -> str:
         .set_table_styles(
             [
                 {"selector": "th.col_heading", "props": "writing-mode: vertical-rl; transform: rotate(180deg);"},
-                {"selector": "td, th", "props": "padding: 2px 6px; font-family: sans-serif; font-size: 12px;"},
+                CELL_STYLE,
             ]
         )
     )

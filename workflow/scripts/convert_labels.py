@@ -14,4 +14,5 @@ with job_log(snakemake.log[0]):
         require_labels=snakemake.params.require_labels,
         demo=snakemake.params.demo,
         threads=snakemake.threads,
+        options=snakemake.params.options,
     )

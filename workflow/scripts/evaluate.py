@@ -15,6 +15,7 @@ with job_log(snakemake.log[0]):
         compute=snakemake.params.compute,
         config=snakemake.config,  # provenance only: not a param, so other methods' settings do not re-run scoring
         method=snakemake.wildcards.run,
+        dataset=snakemake.params.dataset,
         seed=seeds.seed_of(snakemake.wildcards.seed_dir),
         threads=snakemake.threads,
     )

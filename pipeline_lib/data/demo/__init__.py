@@ -34,8 +34,9 @@ Modules, from the spec to the files on disk:
 - ``scene``: the Scene that draws a street and its objects;
 - ``render``: textures, lighting, noise and blur on the flat drawing;
 - ``frame``: one seeded, checked, rendered frame;
-- ``gta5``, ``synthia``, ``cityscapes``: each dataset's files and label encoding;
-- ``generate``: generate_demo, all three datasets and the manifest.
+- ``gta5``, ``synthia``, ``cityscapes``, ``acdc``: each dataset's files and label encoding (ACDC night: the
+  second target domain, dark, noisy and soft, for adapting to and scoring on more than Cityscapes);
+- ``generate``: generate_demo, every dataset and the manifest.
 """
 
 from pipeline_lib.data.demo.cityscapes import CITYSCAPES_FRAME, TRAIN_CITIES, VAL_CITIES, cityscapes_stem

@@ -280,3 +280,27 @@ def domain_palette(look: Look) -> dict[Code, Colour]:
         colour = grey + (colour - grey) * look.saturation + np.array(look.tint) + np.array(shifts.get(code, (0, 0, 0)))
         palette[code] = np.clip(colour, 0, 255)
     return palette
+
+#: ACDC's night condition: Cityscapes-like streets (Swiss cities, a car-mounted camera) under street lights:
+#: dark, low-contrast, bluish, noisy and soft, the appearance shift of the adverse-condition targets.
+ACDC_NIGHT = Domain(
+    "acdc_night",
+    CITYSCAPES.scene,
+    Look(
+        saturation=0.55,
+        tint=(-6, -2, 12),
+        class_shift=((Code.SKY, (-40, -40, -20)),),
+        colour_jitter=8,
+        brightness=(0.35, 0.5),
+        contrast=(0.7, 0.85),
+        gamma=(1.2, 1.45),
+        noise=6.0,
+        blotches=0.2,
+        blur=0.8,
+        haze=0.0,
+        sun_shadows=0.0,
+        facade_stripes=0.03,
+        fence_mesh=4,
+        window_rows=3.6,
+    ),
+)

@@ -19,7 +19,7 @@ from pipeline_lib.data.demo.scene import Scene
 from pipeline_lib.data.demo.street import sample_street
 
 # Stream IDs for the per-image generators; fixed forever so a seed always reproduces the same files.
-_STREAM = {"gta5": 0, "synthia": 1, "cityscapes_train": 2, "cityscapes_val": 3}
+_STREAM = {"gta5": 0, "synthia": 1, "cityscapes_train": 2, "cityscapes_val": 3, "acdc_train": 4, "acdc_val": 5}
 
 
 @dataclass(frozen=True)

@@ -1,4 +1,4 @@
-"""The entry point: write all three demo datasets, then the manifest that marks them complete."""
+"""The entry point: write the demo datasets, then the manifest that marks them complete."""
 
 from __future__ import annotations
 
@@ -7,6 +7,7 @@ from pathlib import Path
 import numpy as np
 
 from pipeline_lib.atomic import write_json
+from pipeline_lib.data.demo.acdc import write_acdc_split
 from pipeline_lib.data.demo.cityscapes import write_cityscapes_split
 from pipeline_lib.data.demo.gta5 import write_gta5
 from pipeline_lib.data.demo.spec import DemoSpec
@@ -22,7 +23,8 @@ def pixel_shares(counts: np.ndarray, names: dict[int, str]) -> dict[str, float]:
 
 
 def generate_demo(root: Path, spec: DemoSpec) -> dict:
-    """Write the three demo datasets under ``root`` and, last, ``manifest.json`` (the completion marker).
+    """Write the demo datasets under ``root`` (GTA5, SYNTHIA, Cityscapes, and ACDC night when its counts are
+    not 0) and, last, ``manifest.json`` (the completion marker).
 
     A stale manifest is removed first, so an interrupted run never looks finished. Returns the manifest.
     """
@@ -36,6 +38,11 @@ def generate_demo(root: Path, spec: DemoSpec) -> dict:
         "cityscapes_train": pixel_shares(write_cityscapes_split(root / "cityscapes", spec, "train"), cityscapes_names),
         "cityscapes_val": pixel_shares(write_cityscapes_split(root / "cityscapes", spec, "val"), cityscapes_names),
     }
+    roots = {"gta5": "gta5", "synthia": "synthia", "cityscapes": "cityscapes"}
+    if spec.acdc_train_count or spec.acdc_val_count:  # written after the others: their bytes do not depend on it
+        for split in ("train", "val"):
+            shares[f"acdc_{split}"] = pixel_shares(write_acdc_split(root / "acdc", spec, split), cityscapes_names)
+        roots["acdc"] = "acdc"
     manifest = {
         # The package, not this module: the name callers import the generator by.
         "generator": __package__,
@@ -45,13 +52,16 @@ def generate_demo(root: Path, spec: DemoSpec) -> dict:
             "synthia": spec.synthia_count,
             "cityscapes_train": spec.cityscapes_train_count,
             "cityscapes_val": spec.cityscapes_val_count,
+            "acdc_train": spec.acdc_train_count,
+            "acdc_val": spec.acdc_val_count,
         },
         "sizes": {
             "gta5": list(spec.gta5_size),
             "synthia": list(spec.synthia_size),
             "cityscapes": list(spec.cityscapes_size),
+            "acdc": list(spec.acdc_size),
         },
-        "roots": {"gta5": "gta5", "synthia": "synthia", "cityscapes": "cityscapes"},
+        "roots": roots,
         "class_pixel_shares": shares,
     }
     write_json(root / MANIFEST_NAME, manifest)
