@@ -35,6 +35,11 @@ def split_run(name: str) -> tuple[int, str, str]:
     return seed, method, step
 
 
+def step_run_name(method: str, step: str) -> str:
+    """Seed 0's inverse of ``split_run``: ("cbst_sp", "round3") -> ``cbst_sp/round3``, ("source", "") -> ``source``."""
+    return f"{method}/{step}" if step else method
+
+
 def read_results(paths: Iterable[str | Path]) -> dict[str, dict]:
     return {run_name(path): json.loads(Path(path).read_text()) for path in paths}
 
@@ -92,7 +97,7 @@ def mean_results(per_seed: pd.DataFrame) -> tuple[dict[str, dict], dict[str, dic
     means: dict[str, dict] = {}
     spreads: dict[str, dict] = {}
     for row in summary.to_dict("records"):
-        name = row["method"] if not row["step"] else f"{row['method']}/{row['step']}"
+        name = step_run_name(row["method"], row["step"])
         means[name] = {
             **{key: _number(row[f"{key}_mean"]) for key in (*SCORES, "gain") if not pd.isna(row[f"{key}_mean"])},
             "per_class": {cls: _number(row[cls]) for cls in TRAIN_CLASSES},

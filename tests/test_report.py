@@ -160,7 +160,7 @@ def test_per_class_table_carries_spread_gain_paper_and_pixel_accuracy():
                "cbst/round1": {**scores(18.0), "gain": 3.0}, "cbst/round2": {**scores(20.0), "gain": 5.0}}
     spreads = {"cbst/round2": {"miou": 1.5, "gain": 0.5}}
     papers = pd.read_csv(io.StringIO(PAPERS), keep_default_na=False, dtype={"step": str})
-    published = paper_numbers(papers, "gta5", "miou", results)
+    published = paper_numbers(papers, "gta5", results)
     assert published == {"source": 36.6, "cbst/round2": 45.2}  # "final" = the last round shown
     frame = per_class_frame(results, spreads, published)
     assert frame.loc["cbst/round2", "mIoU std"] == 1.5 and frame.loc["cbst/round2", "gain over source only"] == 5.0
@@ -182,11 +182,11 @@ def test_table_order_puts_each_method_s_warm_up_and_steps_under_its_final():
 def test_shipped_papers_file_has_the_readme_numbers():
     papers = read_papers(Path(__file__).resolve().parents[1] / "workflow/report/papers.csv")
     names = ["source", "cbst_sp/round3", "dasac", "cpsl/stage1", "cpsl/stage3", "cpsl_warmup"]
-    assert paper_numbers(papers, "gta5", "miou", names) == {
+    assert paper_numbers(papers, "gta5", names) == {
         "source": 36.6, "cbst_sp/round3": 46.2, "dasac": 53.8, "cpsl/stage1": 55.7, "cpsl/stage3": 60.8,
         "cpsl_warmup": 41.4,
     }
-    assert paper_numbers(papers, "synthia", "miou16", ["dasac", "cbst/round6"]) == {"dasac": 52.6, "cbst/round6": 42.5}
+    assert paper_numbers(papers, "synthia", ["dasac", "cbst/round6"]) == {"dasac": 52.6, "cbst/round6": 42.5}
 
 
 PAPERS = """method,step,source,metric,value,network,reference

@@ -8,7 +8,7 @@ from pathlib import Path
 from pipeline_lib.atomic import atomic_path, write_text
 from pipeline_lib.report.figure_files import save_figure
 from pipeline_lib.report.papers import paper_numbers, read_papers
-from pipeline_lib.report.plots import headline_metrics, miou_figure, per_class_frame, per_class_html
+from pipeline_lib.report.plots import miou_figure, per_class_frame, per_class_html
 from pipeline_lib.report.runs import parse_run
 from pipeline_lib.summary import mean_results, read_results, seed_table
 
@@ -51,8 +51,7 @@ def run(
     save_figure(figure, plot_out)
     published = {}
     if papers is not None:
-        metric = headline_metrics(results)[0][0]
-        published = paper_numbers(read_papers(papers), source, metric, results)
+        published = paper_numbers(read_papers(papers), source, results)
     ordered = {name: results[name] for name in table_order(finals, results, starts or {})}
     table = per_class_frame(ordered, spreads, published)
     with atomic_path(table_csv_out) as tmp:

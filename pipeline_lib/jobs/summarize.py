@@ -6,7 +6,7 @@ from pathlib import Path
 
 from pipeline_lib.atomic import atomic_path
 from pipeline_lib.report.papers import paper_numbers, read_papers
-from pipeline_lib.summary import read_results, seed_table, summary_table
+from pipeline_lib.summary import read_results, seed_table, step_run_name, summary_table
 
 
 def run(
@@ -23,10 +23,8 @@ def run(
         per_seed.to_csv(tmp, index=False, float_format="%.4f")
     summary = summary_table(per_seed)
     if papers is not None:
-        steps = zip(summary["method"], summary["step"], strict=True)
-        names = [method if not step else f"{method}/{step}" for method, step in steps]
-        metric = "miou16" if source == "synthia" else "miou"
-        published = paper_numbers(read_papers(papers), source, metric, names)
+        names = [step_run_name(method, step) for method, step in zip(summary["method"], summary["step"], strict=True)]
+        published = paper_numbers(read_papers(papers), source, names)
         summary.insert(summary.columns.get_loc("n") + 1, "paper", [published.get(name) for name in names])
     with atomic_path(summary_out) as tmp:
         summary.to_csv(tmp, index=False, float_format="%.4f")

@@ -26,8 +26,13 @@ def read_papers(path: str | os.PathLike[str]) -> pd.DataFrame:
     return table
 
 
-def paper_numbers(papers: pd.DataFrame, source: str, metric: str, names: Iterable[str]) -> dict[str, float]:
-    """Run name -> the published ``metric`` on ``source`` for it, for the runs that have one."""
+#: The metric the papers report per source domain (the file's ``metric`` column).
+PAPER_METRICS = {"gta5": "miou", "synthia": "miou16"}
+
+
+def paper_numbers(papers: pd.DataFrame, source: str, names: Iterable[str]) -> dict[str, float]:
+    """Run name -> the published headline metric on ``source`` for it, for the runs that have one."""
+    metric = PAPER_METRICS[source]
     runs = [parse_run(name) for name in names]
     last = {}
     for run in runs:
