@@ -204,23 +204,29 @@ def overridden_keys(overlay: dict, base: dict, prefix: str = "") -> list[str]:
     return missing
 
 
-@pytest.mark.parametrize("source", ["gta5", "synthia"])
-def test_overlay_plans_every_default_target_with_the_reference_values(tmp_path, source):
-    overlay = OVERLAYS / f"real_{source}.yaml"
+def overlay_run(tmp_path: Path, chain: list[Path], user: dict) -> tuple[Path, list[str], dict]:
+    """A working directory with the shipped config.yaml, ``user``'s paths file after the ``chain`` of
+    overlays (each overriding only keys config.yaml has); returns it, the --configfile list and the
+    merged config."""
     workdir = tmp_path / "run"
     workdir.mkdir()
     (workdir / "config.yaml").write_text((REPO / "config.yaml").read_text())
     paths = tmp_path / "paths.yaml"
-    paths.write_text(yaml.safe_dump(fake_datasets(tmp_path / "data")))
-
+    paths.write_text(yaml.safe_dump(user))
     shipped = yaml.safe_load((REPO / "config.yaml").read_text())
-    assert overridden_keys(yaml.safe_load(overlay.read_text()), shipped) == []
-    config = merged_config(overlay, paths)
+    for overlay in chain:
+        assert overridden_keys(yaml.safe_load(overlay.read_text()), shipped) == [], overlay.name
+    return workdir, [*map(str, chain), str(paths)], merged_config(*chain, paths)
+
+
+@pytest.mark.parametrize("source", ["gta5", "synthia"])
+def test_overlay_plans_every_default_target_with_the_reference_values(tmp_path, source):
+    workdir, files, config = overlay_run(tmp_path, [OVERLAYS / f"real_{source}.yaml"], fake_datasets(tmp_path / "data"))
     for key, expected in {**COMMON, **PER_SOURCE[source]}.items():
         assert_close(lookup(config, key), expected, key)
 
     # Default targets: no target named, so --configfile can take both files.
-    result = run_snakemake(workdir, "-n", "--configfile", str(overlay), str(paths))
+    result = run_snakemake(workdir, "-n", "--configfile", *files)
     assert result.returncode == 0, result.stdout
     out = result.stdout
     # The header's config hash is that of the merged, validated config above: the workflow sees exactly it.
@@ -298,25 +304,15 @@ def test_cbst_mlsl_overlays_plan_the_readme_runs_from_the_released_model(tmp_pat
     chain = [OVERLAYS / "real_gta5.yaml", OVERLAYS / "real_gta5_cbst.yaml"]
     if overlay_name != "real_gta5_cbst.yaml":
         chain.append(OVERLAYS / overlay_name)
-    workdir = tmp_path / "run"
-    workdir.mkdir()
-    (workdir / "config.yaml").write_text((REPO / "config.yaml").read_text())
-    paths = tmp_path / "paths.yaml"
     user = fake_datasets(tmp_path / "data")
     released = cbst_files(tmp_path / "released")
     user["model"] = released["model"]
     user["self_training"] = released["self_training"]
-    paths.write_text(yaml.safe_dump(user))
-
-    shipped = yaml.safe_load((REPO / "config.yaml").read_text())
-    for overlay in chain:
-        assert overridden_keys(yaml.safe_load(overlay.read_text()), shipped) == [], overlay.name
-    config = merged_config(*chain, paths)
+    workdir, files, config = overlay_run(tmp_path, chain, user)
     for key, expected in {**CBST_COMMON, **values, "self_training.training.batch_size": batch}.items():
         assert_close(lookup(config, key), expected, key)
 
     target = f"results/{method}/round6/miou.json"
-    files = [*map(str, chain), str(paths)]
     result = run_snakemake(workdir, "-n", target, "results/source/miou.json", "--configfile", *files)
     assert result.returncode == 0, result.stdout
     out = result.stdout
@@ -358,26 +354,16 @@ DASAC_VGG_CHAINS = {
 def test_dasac_vgg16_bn_overlays_plan_baseline_and_sac_on_their_network(tmp_path, overlay_name):
     arch, values = DASAC_VGG_CHAINS[overlay_name]
     chain = [OVERLAYS / "real_gta5.yaml", OVERLAYS / overlay_name]
-    workdir = tmp_path / "run"
-    workdir.mkdir()
-    (workdir / "config.yaml").write_text((REPO / "config.yaml").read_text())
     user = fake_datasets(tmp_path / "data")
     weights = tmp_path / "vgg16_bn-6c64b313.pth"
     weights.write_bytes(b"not read by a dry run")
     user["model"] = {"imagenet_weights": str(weights)}
-    paths = tmp_path / "paths.yaml"
-    paths.write_text(yaml.safe_dump(user))
-
-    shipped = yaml.safe_load((REPO / "config.yaml").read_text())
-    for overlay in chain:
-        assert overridden_keys(yaml.safe_load(overlay.read_text()), shipped) == [], overlay.name
-    config = merged_config(*chain, paths)
+    workdir, files, config = overlay_run(tmp_path, chain, user)
     common = {"dasac.baseline.batch_size": 16, "dasac.baseline.target_batch_size": 2, "dasac.sac.target_groups": 2}
     for key, expected in {"model.arch": arch, **common, **values}.items():
         assert_close(lookup(config, key), expected, key)
     assert config["dasac"]["backbones"][arch] == {"lambda_target": 2.0, "threshold_low": 0.1}
 
-    files = [*map(str, chain), str(paths)]
     result = run_snakemake(workdir, "-n", "results/dasac/miou.json", "--configfile", *files)
     assert result.returncode == 0, result.stdout
     assert re.search(r"^train_dasac_baseline\s+1$", result.stdout, re.M) and "train_dasac" in result.stdout
@@ -387,17 +373,12 @@ def test_real_size_world_runs_a_real_overlay_on_generated_frames_at_real_resolut
     """real_size_world.yaml after real_gta5.yaml (issue 19): the overlay's networks and crops, the demo
     generator at the datasets' sizes, no dataset root of the user's needed."""
     chain = [OVERLAYS / "real_gta5.yaml", OVERLAYS / "real_size_world.yaml"]
-    workdir = tmp_path / "run"
-    workdir.mkdir()
-    (workdir / "config.yaml").write_text((REPO / "config.yaml").read_text())
     weights = tmp_path / "resnet101-5d3b4d8f.pth"
     weights.write_bytes(b"not loaded by a dry run")
-    paths = tmp_path / "paths.yaml"
-    paths.write_text(yaml.safe_dump({"model": {"imagenet_weights": str(weights)}}))
-    config = merged_config(*chain, paths)
+    workdir, files, config = overlay_run(tmp_path, chain, {"model": {"imagenet_weights": str(weights)}})
     assert config["demo"]["generate"] and config["demo"]["resolution"] == "real"
     assert config["model"]["arch"] == "deeplabv2_resnet101"
-    result = run_snakemake(workdir, "-n", "results/source/miou.json", "--configfile", *map(str, chain), str(paths))
+    result = run_snakemake(workdir, "-n", "results/source/miou.json", "--configfile", *files)
     assert result.returncode == 0, result.stdout
     assert re.search(r"^generate_demo\s+1$", result.stdout, re.M) and "output: data/real_size_world\n" in result.stdout
 
@@ -405,9 +386,6 @@ def test_real_size_world_runs_a_real_overlay_on_generated_frames_at_real_resolut
 def test_synthia_cbst_overlay_plans_the_readme_run_with_16_outputs(tmp_path):
     """real_synthia_cbst.yaml (issue 15): CBST's ResNet-38 with 16 outputs from the released SYNTHIA model."""
     chain = [OVERLAYS / "real_synthia.yaml", OVERLAYS / "real_synthia_cbst.yaml"]
-    workdir = tmp_path / "run"
-    workdir.mkdir()
-    (workdir / "config.yaml").write_text((REPO / "config.yaml").read_text())
     user = fake_datasets(tmp_path / "data")
     released = tmp_path / "synthia_rna-a1_cls16_s8_ep-0000.params"
     imagenet = tmp_path / "ilsvrc-cls_rna-a1_cls1000_ep-0001.params"
@@ -415,12 +393,7 @@ def test_synthia_cbst_overlay_plans_the_readme_run_with_16_outputs(tmp_path):
         path.write_bytes(b"not read by a dry run")
     user["model"] = {"imagenet_weights": str(imagenet)}
     user["self_training"] = {"round0_model": str(released)}
-    paths = tmp_path / "paths.yaml"
-    paths.write_text(yaml.safe_dump(user))
-    shipped = yaml.safe_load((REPO / "config.yaml").read_text())
-    for overlay in chain:
-        assert overridden_keys(yaml.safe_load(overlay.read_text()), shipped) == [], overlay.name
-    config = merged_config(*chain, paths)
+    workdir, files, config = overlay_run(tmp_path, chain, user)
     expected = {
         "source": "synthia", "model.arch": "resnet38", "model.num_classes": 16, "self_training.rounds": 6,
         "self_training.portions.source": {"initial": 0.02, "step": 0.0025, "max": 0.06},
@@ -429,7 +402,6 @@ def test_synthia_cbst_overlay_plans_the_readme_run_with_16_outputs(tmp_path):
     }
     for key, value in expected.items():
         assert_close(lookup(config, key), value, key)
-    files = [*map(str, chain), str(paths)]
     result = run_snakemake(workdir, "-n", "results/cbst/round6/miou.json", "--configfile", *files)
     assert result.returncode == 0, result.stdout
     assert re.search(r"^selftrain_round0\s+1$", result.stdout, re.M)
