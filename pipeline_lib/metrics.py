@@ -87,7 +87,12 @@ def _mean_percent(values: np.ndarray) -> float | None:
 PROTOCOLS = ("19", "compact16")
 
 
-def summarize(matrix: np.ndarray, source: str, protocol: str = "19") -> dict:
+#: Target datasets that label only the 13 classes of CLASSES_13 (NTHU Cross-City): their papers report
+#: the 13-class mean, which ``miou13`` then gives beside the 19-class ``miou``.
+THIRTEEN_CLASS_TARGETS = ("crosscity",)
+
+
+def summarize(matrix: np.ndarray, source: str, protocol: str = "19", dataset: str = "cityscapes") -> dict:
     """The score part of ``miou.json``: mIoU in percent, per-class IoU by name, and the SYNTHIA protocols.
 
     ``protocol`` ``19``: a 19-output network; on SYNTHIA ``miou16``/``miou13`` average the 16/13 shared
@@ -95,6 +100,7 @@ def summarize(matrix: np.ndarray, source: str, protocol: str = "19") -> dict:
     false positives of whatever is predicted there, as DA-SAC and the official tool do). ``compact16``:
     a 16-output network (CBST, ProDA/CPSL), whose matrix has no terrain/truck/train pixels at all
     (``evaluation.compact16_as_train_ids``), so ``miou`` is the 16-class mean and ``miou16`` equals it.
+    ``dataset`` is the scored split's dataset: on Cross-City, ``miou13`` is its 13-class protocol.
     """
     if protocol not in PROTOCOLS:
         raise ValueError(f"unknown class protocol {protocol!r}; valid: {', '.join(PROTOCOLS)}")
@@ -116,6 +122,8 @@ def summarize(matrix: np.ndarray, source: str, protocol: str = "19") -> dict:
         scores["miou16"] = _mean_percent(iou[list(CLASSES_16)])
         scores["miou13"] = _mean_percent(iou[list(CLASSES_13)])
         scores["miou16_variant"] = "compact16" if protocol == "compact16" else "drop3"
+    if dataset in THIRTEEN_CLASS_TARGETS:
+        scores["miou13"] = _mean_percent(iou[list(CLASSES_13)])
     return scores
 
 

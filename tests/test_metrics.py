@@ -60,6 +60,20 @@ def test_synthia_reports_sixteen_and_thirteen_class_means():
     assert len(scores["per_class"]) == 19 and scores["num_classes"] == 19
 
 
+def test_cross_city_reports_its_thirteen_class_mean():
+    """Cross-City labels 13 classes: a prediction of wall is only a false positive there, so its papers
+    average those 13 (issue 21)."""
+    matrix = np.zeros((19, 19), dtype=np.int64)
+    for train_id in CLASSES_13:
+        matrix[train_id, train_id] = 10
+    matrix[0, 3] = 10  # road pixels predicted as wall, a class Cross-City does not label
+    scores = summarize(matrix, "gta5", dataset="crosscity")
+    assert scores["per_class"]["wall"] == 0.0 and scores["per_class"]["road"] == pytest.approx(50.0)
+    assert scores["miou13"] == pytest.approx((50.0 + 12 * 100.0) / 13, abs=1e-3)
+    assert scores["miou"] == pytest.approx((50.0 + 12 * 100.0) / 14, abs=1e-3)  # wall's 0 drags the 19-class mean
+    assert "miou13" not in summarize(matrix, "gta5", dataset="bdd100k")
+
+
 def test_prediction_out_of_range_is_an_error():
     with pytest.raises(ValueError, match="outside"):
         ConfusionMatrix(19).update(torch.tensor([19]), torch.tensor([3]))

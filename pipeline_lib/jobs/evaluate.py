@@ -78,7 +78,8 @@ def run(
     )
     for item in kept:
         write_rgb(Path(visuals_dir) / f"{item.name}.png", visualization_panel(item))
-    scores = summarize(matrix, config["source"], "compact16" if spec.num_classes == len(CLASSES_16) else "19")
+    protocol = "compact16" if spec.num_classes == len(CLASSES_16) else "19"
+    scores = summarize(matrix, config["source"], protocol, dataset)
     result = {
         "method": method,
         "seed": seed,
