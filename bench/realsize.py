@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import copy
 import json
+import re
 import subprocess
 import sys
 import tempfile
@@ -106,19 +107,28 @@ def _merge(base: dict, extra: dict) -> dict:
     return merged
 
 
+#: The rate of a progress line: the trainer's ``| 0.59 it/s |`` or ``pipeline_lib.progress``'s ``| 8.41 img/s |``.
+_RATE = re.compile(r"\| ([0-9.]+) (\w+)/s \|")
+
+
 def job_rows(workdir: Path) -> list[dict]:
-    """One row per job log: its name, seconds and peak RSS when it finished, else its last error line."""
+    """One row per job log: its name, seconds, peak RSS and last progress rate (iterations or images per
+    second, without the job's start-up) when it finished, else its last error line."""
     from pipeline_lib.report.job_times import job_record
 
     rows = []
     for log in sorted((workdir / "logs").rglob("*.log")):
+        text = log.read_text(errors="replace")
         record = job_record(log)
         name = log.relative_to(workdir / "logs").with_suffix("").as_posix()
+        rates = _RATE.findall(text)
+        rate = {"rate": float(rates[-1][0]), "rate_unit": f"{rates[-1][1]}/s"} if rates else {"rate": None}
         if record is not None:
-            rows.append({"job": name, "seconds": round(record[0], 1), "peak_rss_mb": round(record[1]), "status": "ok"})
+            rows.append({"job": name, "seconds": round(record[0], 1), "peak_rss_mb": round(record[1]),
+                         "rate_unit": "", **rate, "status": "ok"})
         else:
-            errors = [line for line in log.read_text(errors="replace").splitlines() if "Error" in line]
-            rows.append({"job": name, "seconds": None, "peak_rss_mb": None,
+            errors = [line for line in text.splitlines() if "Error" in line]
+            rows.append({"job": name, "seconds": None, "peak_rss_mb": None, "rate_unit": "", **rate,
                          "status": errors[-1][-200:] if errors else "did not finish"})
     return rows
 
@@ -209,4 +219,4 @@ def run(quick: bool, chains: list[str] | None = None, on_cpu: bool = True) -> li
     return runs
 
 
-COLUMNS = ["chain", "job", "seconds", "peak_rss_mb", "status"]
+COLUMNS = ["chain", "job", "seconds", "peak_rss_mb", "rate", "rate_unit", "status"]
