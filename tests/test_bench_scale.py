@@ -1,0 +1,61 @@
+"""``python -m bench.scale``: the README's real-scale numbers are measured rates times real counts."""
+
+import json
+
+import pytest
+
+from bench import scale
+
+
+def realsize_document(rows, disk, mode="full"):
+    return {
+        "mode": mode,
+        "git": {"commit": "0123456789abcdef"},
+        "machine": {"cpu": "AMD EPYC", "cpu_cores_usable": 2, "gpu": None},
+        "chain": {"seconds": 600.0, "disk": disk},
+        "results": rows,
+    }
+
+
+def job(name, seconds, rss_mb, rate=None, unit="", status="ok"):
+    return {"job": name, "seconds": seconds, "peak_rss_mb": rss_mb, "rate": rate, "rate_unit": unit, "status": status}
+
+
+@pytest.fixture
+def results(tmp_path):
+    rows = [
+        job("train_source", 100.0, 8192, 0.5, "it/s"),
+        job("self_training/cbst_sp/round1/predict_shard0", 60.0, 4096, 0.1, "img/s"),
+        job("self_training/cbst_sp/round1/thresholds", 3.0, 300),
+        job("self_training/cbst_sp/round1/pseudo_labels_shard0", 5.0, 500, 2.0, "img/s"),
+        job("self_training/cbst_sp/round1/finetune", 90.0, 6144, 0.25, "it/s"),
+        job("self_training/mlsl_sisc/round1/predict_shard0", 9.0, 4096, None, "", status="killed"),
+    ]
+    disk = {"prediction stores": {"files": 1, "bytes": 2 * 2**20, "bytes_per_target_frame": 2**20}}
+    (tmp_path / "realsize_self_training_cpu.json").write_text(json.dumps(realsize_document(rows, disk)))
+    (tmp_path / "realsize_self_training_cpu_quick.json").write_text(json.dumps(realsize_document([], {}, "quick")))
+    return tmp_path
+
+
+def test_steps_scale_measured_rates_by_the_real_counts(results):
+    config = scale.real_config()
+    rows = {row["step"]: row for row in scale.scaled_rows(scale.load_runs(results), config)}
+    source = rows["source-only training"]
+    assert source["per_unit_s"] == 2.0 and source["units"] == config["training"]["source"]["iterations"]
+    predict = rows["CBST-SP: predict the targets (every round)"]
+    assert predict["units"] == 2975 * config["self_training"]["rounds"]
+    assert predict["hours"] == pytest.approx(10.0 * predict["units"] / 3600)
+    assert rows["CBST-SP: class thresholds (every round)"]["per_unit_s"] == 3.0  # the whole job, per round
+    assert "MLSL SISC: predict with 25 windows (every round)" not in rows  # its job did not finish
+
+
+def test_the_section_lists_chains_shares_disk_and_what_is_missing(results):
+    text = scale.markdown(scale.load_runs(results), scale.real_config())
+    assert "| self_training | 6 | 5 | 10 min | 8.0 GB | AMD EPYC, 2 cores | 0123456789 |" in text
+    assert "A full CBST-SP run (6 rounds) at these rates:" in text and "fine-tuning" in text
+    assert "| prediction stores | 1.00 MB | 2.91 GB |" in text
+    assert "Not measured yet:" in text and "DA-SAC ABN baseline" in text
+
+
+def test_readme_section_is_what_the_committed_results_give():
+    assert scale.main(["--check"]) == 0, "run python -m bench.scale --write"
