@@ -28,7 +28,7 @@ SEEDS = config["training"]["seeds"]
 TARGET = config["target"]
 TARGET_TRAIN_SPLIT = f"data/converted/{TARGET}/train.csv"
 TARGET_VAL_SPLIT = f"data/converted/{TARGET}/val.csv"
-EXTRA_TARGETS = config["evaluation"]["targets"]
+EXTRA_TARGETS = [d for d in config["evaluation"]["targets"] if d != TARGET]
 
 
 wildcard_constraints:

@@ -47,7 +47,7 @@ rule report_targets:
         runs=lambda wildcards: [
             run.name for run in report_runs.final_runs(DEFAULT_TARGETS)
         ],
-        datasets=list(dict.fromkeys([TARGET, *EXTRA_TARGETS])),
+        datasets=[TARGET, *EXTRA_TARGETS],
     script:
         "../workflow/scripts/report_targets.py"
 
