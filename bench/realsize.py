@@ -27,6 +27,7 @@ import re
 import subprocess
 import sys
 import tempfile
+from collections.abc import Iterator
 from pathlib import Path
 
 import yaml
@@ -198,14 +199,13 @@ def run_chain(name: str, quick: bool, on_cpu: bool) -> tuple[list[dict], dict]:
     return rows, summary
 
 
-def run(quick: bool, chains: list[str] | None = None, on_cpu: bool = True) -> list[tuple[str, dict, list[dict]]]:
-    """(chain, JSON payload, table rows) per chain run: ``chains`` (default every one; quick: the source
-    training of the self-training chain)."""
+def run(quick: bool, chains: list[str] | None = None, on_cpu: bool = True) -> Iterator[tuple[str, dict, list[dict]]]:
+    """(chain, JSON payload, table rows) of each chain as it finishes, so its JSON is written before the
+    next starts: ``chains`` (default every one; quick: the source training of the self-training chain)."""
     names = ["self_training"] if quick else (chains or list(CHAINS))
     unknown = [name for name in names if name not in CHAINS]
     if unknown:
         raise SystemExit(f"realsize: unknown chain(s) {', '.join(unknown)} (known: {', '.join(CHAINS)})")
-    runs = []
     for name in names:
         rows, summary = run_chain(name, quick, on_cpu)
         payload = {
@@ -215,8 +215,7 @@ def run(quick: bool, chains: list[str] | None = None, on_cpu: bool = True) -> li
             "chain": summary,
             "results": rows,
         }
-        runs.append((name, payload, rows))
-    return runs
+        yield name, payload, rows
 
 
 COLUMNS = ["chain", "job", "seconds", "peak_rss_mb", "rate", "rate_unit", "status"]
