@@ -178,6 +178,12 @@ def test_iterations_per_epoch_drops_the_incomplete_batch() -> None:
         iterations_per_epoch(3, 4)
 
 
+def test_a_list_shorter_than_one_batch_is_refused_naming_it(workdir: Path) -> None:
+    file_list = _write_frames(workdir, 3)
+    with pytest.raises(ValueError, match=f"{file_list}: 3 frames, fewer than one batch of 4"):
+        next(infinite_loader(SegmentationDataset(file_list, _AUGMENT), batch_size=4, seed=0))
+
+
 def test_loader_batches_cover_each_epoch_without_repeats(workdir: Path) -> None:
     dataset = SegmentationDataset(_write_frames(workdir, 7), _AUGMENT)
     batches = _indices(list(itertools.islice(infinite_loader(dataset, batch_size=2, seed=1), 6)))

@@ -190,6 +190,9 @@ def infinite_loader(
             f"batch size {batch_size} cannot be split evenly over {world_size} data-parallel processes "
             "(one per GPU of the job); use a multiple of the job's GPU count"
         )
+    if len(dataset) < batch_size:  # a small or wrong list: say which, not just the numbers
+        source = getattr(dataset, "file_list", "the dataset")
+        raise ValueError(f"{source}: {len(dataset)} frames, fewer than one batch of {batch_size} (the job's batch)")
     per_epoch = iterations_per_epoch(len(dataset), batch_size)
     local_batch = batch_size // world_size
     epoch, first_batch = divmod(start_iteration, per_epoch)
