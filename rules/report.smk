@@ -32,7 +32,7 @@ rule report_targets:
             category="1. Scores",
             labels={"figure": "method x target"},
         ),
-        table_csv=f"{REPORT_DIR}/targets.csv",
+        table_csv="results/summary_targets.csv",
     log:
         "logs/report/targets.log",
     benchmark:

@@ -35,7 +35,7 @@ def test_cbst_sp_adapts_to_acdc_night_and_the_report_has_the_method_by_target_ta
     adapted_on = pd.read_csv(workdir / "work/cbst_sp/round1/pseudo_labels/shard0.csv")
     assert set(adapted_on["name"]) <= set(train["name"]) and len(adapted_on) > 0  # pseudo-labels of ACDC frames
 
-    table = pd.read_csv(workdir / "results/report/targets.csv", index_col="run")
+    table = pd.read_csv(workdir / "results/summary_targets.csv", index_col="run")
     assert list(table.index) == ["source", "cbst_sp/round1"]
     for run in table.index:
         on_target = json.loads((workdir / f"results/{run}/miou.json").read_text())
