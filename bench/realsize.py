@@ -78,15 +78,19 @@ OVERRIDES = {
         "distillation": {"iterations": 2, "student_init": None},
     },
 }
-#: On a CPU: the paper batches of DA-SAC (ABN 12 + 8 crops of 640x640; SAC 8 of 512x1024 plus 2 groups
-#: of 4 views) and CPSL (4 + 4 of 512x896) as micro-batches of one to three images, accumulated to the
-#: paper's step (SAC: 8 source crops, and 4 instead of 2 view groups, as a micro-batch holds whole groups).
-CPU_MICRO_BATCHES = {
+#: On a CPU, per chain: the paper batches that need tens of GB as micro-batches of one to three images,
+#: accumulated to the paper's step. DA-SAC: ABN 12 + 8 crops of 640x640, SAC 8 of 512x1024 plus 2 groups
+#: of 4 views (SAC: 8 source crops, and 4 instead of 2 view groups, as a micro-batch holds whole groups);
+#: CPSL: 4 + 4 of 512x896; CBST's ResNet-38 source training: 16 crops of 504x504.
+CPU_MICRO_BATCHES: dict[str, dict] = {
     "dasac": {
-        "baseline": {"batch_size": 3, "target_batch_size": 2, "accumulation_steps": 4},
-        "sac": {"batch_size": 2, "target_groups": 1, "accumulation_steps": 4},
+        "dasac": {
+            "baseline": {"batch_size": 3, "target_batch_size": 2, "accumulation_steps": 4},
+            "sac": {"batch_size": 2, "target_groups": 1, "accumulation_steps": 4},
+        }
     },
-    "cpsl": {"batch_size": 1, "accumulation_steps": 4},
+    "cpsl": {"cpsl": {"batch_size": 1, "accumulation_steps": 4}},
+    "resnet38": {"training": {"source": {"batch_size": 1, "accumulation_steps": 16}}},
 }
 #: Intermediate files by kind, for the disk arithmetic: (kind, glob under the chain's directory).
 DISK_KINDS = (
@@ -165,16 +169,17 @@ def _target_train_frames(workdir: Path) -> int:
     return max(len(listing.read_text().splitlines()) - 1, 0) if listing.exists() else 0
 
 
-def chain_overrides(quick: bool, on_cpu: bool) -> dict:
+def chain_overrides(chain: str, quick: bool, on_cpu: bool) -> dict:
+    """The bench's changes to ``chain``'s overlays: ``OVERRIDES``, ``QUICK``, and on a CPU the chain's micro-batches."""
     overrides = _merge(OVERRIDES, QUICK) if quick else OVERRIDES
-    return _merge(overrides, CPU_MICRO_BATCHES) if on_cpu else overrides
+    return _merge(overrides, CPU_MICRO_BATCHES.get(chain, {})) if on_cpu else overrides
 
 
 def run_chain(name: str, quick: bool, on_cpu: bool) -> tuple[list[dict], dict]:
     overlays, targets = CHAINS[name]
     if quick:
         targets = targets[:1]
-    overrides = chain_overrides(quick, on_cpu)
+    overrides = chain_overrides(name, quick, on_cpu)
     with tempfile.TemporaryDirectory(prefix=f"udaflow-bench-realsize-{name}-") as tmp:
         workdir = Path(tmp)
         (workdir / "config.yaml").write_text((REPO / "config.yaml").read_text())

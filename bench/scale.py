@@ -173,9 +173,9 @@ def markdown(runs: dict[str, dict], config: dict) -> str:
     if disk:
         lines += ["", "| intermediate files | per target frame | Cityscapes train (2 975 frames) |", "|---|---|---|"]
         lines += [f"| {row['kind']} | {row['per_frame_mb']:.2f} MB | {row['cityscapes_gb']:.2f} GB |" for row in disk]
-    lines += ["", "Rates are the job logs' last progress rates, printed to two decimals (0.02 it/s stands for "
-              "40-67 s/it), so the hours above are good to a factor of about 1.5; a job that did not finish "
-              "(killed, e.g. out of memory) has no row."]
+    lines += ["", "Rates are the job logs' last progress rates (three significant digits), averaged over the "
+              "job's 2 iterations or its frames, so the first iteration's start-up is in them; a job that did "
+              "not finish (killed, e.g. out of memory) has no row."]
     measured = {row["step"] for row in scaled}
     missing = [scale.step for scale in SCALES if scale.step not in measured]
     if missing:

@@ -30,6 +30,14 @@ def format_duration(seconds: float) -> str:
     return f"{hours}:{minutes:02d}:{secs:02d}"
 
 
+def format_rate(rate: float) -> str:
+    """Three significant digits in fixed point (``0.0213``, ``1.75``, ``36.2``, ``1234``): two decimals
+    would print a real-size training job's 47 s per iteration as ``0.02`` it/s, which stands for 40-67 s."""
+    if rate <= 0 or not math.isfinite(rate):
+        return "0.00"
+    return f"{rate:.{max(0, 2 - math.floor(math.log10(rate)))}f}"
+
+
 class Progress:
     """Count items and log a line on the first, every ``every``-th and the last, or after a minute of silence."""
 
@@ -48,7 +56,7 @@ class Progress:
         width = len(str(self.total))
         percent = 100 * self.done / self.total if self.total else 100.0
         return (
-            f"{self.what} [{self.done:>{width}}/{self.total}] {percent:5.1f}% | {rate:.2f} {self.unit}/s | "
+            f"{self.what} [{self.done:>{width}}/{self.total}] {percent:5.1f}% | {format_rate(rate)} {self.unit}/s | "
             f"eta {format_duration(eta)}"
         )
 

@@ -12,7 +12,7 @@ from bench.common import REPO
 @pytest.mark.parametrize("chain", list(realsize.CHAINS))
 def test_every_chain_plans_with_the_cpu_micro_batches(workdir, chain):
     overlays, targets = realsize.CHAINS[chain]
-    (workdir / "bench.yaml").write_text(yaml.safe_dump(realsize.chain_overrides(quick=False, on_cpu=True)))
+    (workdir / "bench.yaml").write_text(yaml.safe_dump(realsize.chain_overrides(chain, quick=False, on_cpu=True)))
     configs = [str(realsize.CONFIGS / overlay) for overlay in overlays] + [str(workdir / "bench.yaml")]
     (workdir / "config.yaml").write_text((REPO / "config.yaml").read_text())
     result = run_snakemake(workdir, "-n", *targets, "--configfile", *configs)
@@ -21,10 +21,17 @@ def test_every_chain_plans_with_the_cpu_micro_batches(workdir, chain):
         assert target in result.stdout, target  # each result is planned
 
 
+def _planned_config(chain: str, on_cpu: bool) -> dict:
+    """The config a chain's jobs see: config.yaml, the chain's overlays, the bench's overrides."""
+    config = yaml.safe_load((REPO / "config.yaml").read_text())
+    for overlay in realsize.CHAINS[chain][0]:
+        config = realsize._merge(config, yaml.safe_load((realsize.CONFIGS / overlay).read_text()))
+    return realsize._merge(config, realsize.chain_overrides(chain, quick=False, on_cpu=on_cpu))
+
+
 def test_cpu_micro_batches_keep_the_papers_source_batch():
-    shipped = yaml.safe_load((REPO / "config.yaml").read_text())
-    dasac = realsize._merge(shipped, yaml.safe_load((realsize.CONFIGS / "real_gta5.yaml").read_text()))["dasac"]
-    micro = realsize.CPU_MICRO_BATCHES["dasac"]
+    dasac = _planned_config("dasac", on_cpu=False)["dasac"]
+    micro = _planned_config("dasac", on_cpu=True)["dasac"]
     for stage in ("baseline", "sac"):
         assert micro[stage]["batch_size"] * micro[stage]["accumulation_steps"] == (
             dasac[stage]["batch_size"] * dasac[stage]["accumulation_steps"]
@@ -33,3 +40,13 @@ def test_cpu_micro_batches_keep_the_papers_source_batch():
     assert micro["baseline"]["target_batch_size"] * micro["baseline"]["accumulation_steps"] == (
         baseline["target_batch_size"] * baseline["accumulation_steps"]
     )
+
+
+def test_resnet38_source_training_keeps_its_batch_of_16_on_a_cpu():
+    paper = _planned_config("resnet38", on_cpu=False)["training"]["source"]
+    micro = _planned_config("resnet38", on_cpu=True)["training"]["source"]
+    assert paper["batch_size"] == 16
+    assert micro["batch_size"] * micro["accumulation_steps"] == 16
+    assert micro["batch_size"] < 16
+    r101 = _planned_config("self_training", on_cpu=True)["training"]["source"]
+    assert r101["batch_size"] == 1 and r101.get("accumulation_steps", 1) == 1  # other chains untouched

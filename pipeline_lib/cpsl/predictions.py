@@ -7,8 +7,6 @@ only the flip-averaged hard labels are upsampled to the image resolution.
 
 from __future__ import annotations
 
-import logging
-import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -20,8 +18,7 @@ from pipeline_lib.data.datasets import read_file_list
 from pipeline_lib.data.image_io import read_rgb
 from pipeline_lib.data.transforms import normalize
 from pipeline_lib.losses import upsample_logits
-
-log = logging.getLogger(__name__)
+from pipeline_lib.progress import Progress
 
 
 @torch.no_grad()
@@ -31,16 +28,13 @@ def target_outputs(
     """(name, image size, normalised image (1, 3, H, W), stride-8 outputs) per target image, in list order."""
     model.eval()
     rows = read_file_list(file_list)
-    started = time.monotonic()
-    for index, row in enumerate(rows.itertuples(index=False), start=1):
+    progress = Progress("predicted target images", len(rows))
+    for row in rows.itertuples(index=False):
         rgb = np.asarray(read_rgb(row.image))
         image = normalize(torch.from_numpy(rgb).permute(2, 0, 1).float(), model.input_convention)[None].to(device)
         outputs = {key: value.float() for key, value in model(image).items()}
-        if index % 20 == 0 or index == len(rows):
-            log.info(
-                "predicted %d/%d target images (%.1f img/s)", index, len(rows), index / (time.monotonic() - started)
-            )
         yield row.name, rgb.shape[:2], image, outputs
+        progress.advance()
 
 
 @torch.no_grad()

@@ -33,7 +33,7 @@ from pipeline_lib.engine.lifetime import hold_state_lock
 from pipeline_lib.engine.performance import ComputeSettings, configure_backends, prepare_model, to_device
 from pipeline_lib.engine.performance import autocast as device_autocast
 from pipeline_lib.engine.schedule import apply_poly_lr
-from pipeline_lib.progress import format_duration
+from pipeline_lib.progress import format_duration, format_rate
 from pipeline_lib.run_messages import STOPPED_BY_SIGNAL
 
 log = logging.getLogger(__name__)
@@ -370,7 +370,7 @@ class _Progress:
         losses = " ".join(f"{k} {v:.4f}" for k, v in means.items())
         print(
             f"[{done:>{len(str(self.total))}}/{self.total}] {100 * done / self.total:5.1f}% | {losses} | "
-            f"lr {next(iter(lrs.values())):.2e} | {rate:.2f} it/s | eta {format_duration(eta)}",
+            f"lr {next(iter(lrs.values())):.2e} | {format_rate(rate)} it/s | eta {format_duration(eta)}",
             file=sys.stderr,
             flush=True,
         )

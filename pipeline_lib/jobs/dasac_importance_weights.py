@@ -8,7 +8,6 @@ the argmax train IDs are counted per class and normalised per class over the ima
 from __future__ import annotations
 
 import logging
-import time
 from pathlib import Path
 from typing import Any
 
@@ -21,6 +20,7 @@ from pipeline_lib.data.transforms import normalize
 from pipeline_lib.engine.device import select_device, set_cpu_threads
 from pipeline_lib.evaluation import EvaluationConfig, predict_probabilities
 from pipeline_lib.models.serialization import load_model
+from pipeline_lib.progress import Progress
 
 log = logging.getLogger(__name__)
 
@@ -40,17 +40,15 @@ def run(
     frames = read_file_list(target_list)
     single_scale = EvaluationConfig()
     counts: dict[str, dict[int, int]] = {}
-    started = time.monotonic()
-    for index, row in enumerate(frames.itertuples(index=False), start=1):
+    progress = Progress("predicted target images", len(frames))
+    for row in frames.itertuples(index=False):
         rgb = read_rgb(row.image)
         image = normalize(torch.from_numpy(rgb).permute(2, 0, 1).float(), model.input_convention)
         size_hw = rgb.shape[:2]
         input_wh = (size_hw[1], size_hw[0])
         probs = predict_probabilities(model, image[None].to(device), size_hw, input_wh, single_scale)
         counts[row.name] = count_class_pixels(probs.argmax(dim=1)[0].cpu().numpy(), spec.num_classes)
-        if index % 50 == 0 or index == len(frames):
-            rate = index / (time.monotonic() - started)
-            log.info("predicted %d/%d target images (%.1f img/s)", index, len(frames), rate)
+        progress.advance()
     weights = importance_weights(counts)
     predicted = weights.drop_duplicates("class_id").sort_values("class_id")["class_name"].tolist()
     log.info("%d of %d classes predicted on the target set: %s", len(predicted), spec.num_classes, ", ".join(predicted))
