@@ -14,7 +14,7 @@ One chain per method family (``CHAINS``), each in its own empty directory and it
 of them about 3 hours, so ``--chains`` picks some. Per job it records, from the job's own log ("job
 done in <s> s, peak RSS <MB> MB", or the error line of a failed job): wall time, peak RSS, and
 whether it finished; per chain, the output shapes the results report (the evaluated label size, the
-mIoU's class count) and the disk its intermediate files take per target frame (``disk_usage``).
+mIoU's class count) and the disk its intermediate files take per frame or job (``disk_usage``).
 ``--quick`` runs the source chain only (one training iteration): it checks the case end to end. On a
 GPU machine (the ``device`` tool) the same command records the GPU jobs' times there.
 """
@@ -92,15 +92,18 @@ CPU_MICRO_BATCHES: dict[str, dict] = {
     "cpsl": {"cpsl": {"batch_size": 1, "accumulation_steps": 4}},
     "resnet38": {"training": {"source": {"batch_size": 1, "accumulation_steps": 16}}},
 }
-#: Intermediate files by kind, for the disk arithmetic: (kind, glob under the chain's directory).
+#: Intermediate files by kind, for the disk arithmetic: (kind, glob under the chain's directory, unit).
+#: Unit "Cityscapes train frame": the kind's bytes over the target train frames; any other unit: one
+#: file is one unit (a label PNG per frame, a model per training job). Per-round kinds are one method's
+#: round, so they add up per round and method rather than over the chain's methods.
 DISK_KINDS = (
-    ("converted labels", "data/converted/*/*_labels/*.png"),
-    ("prediction stores", "work/*/round*/predictions/*.h5"),
-    ("pseudo-labels", "work/*/round*/pseudo_labels/*/*.png"),
-    ("CPSL soft labels", "work/cpsl/warmup/soft_labels.h5"),
-    ("CPSL hard labels", "work/cpsl/stage*/hard_labels/**/*.png"),
-    ("models", "work/**/model.pt"),
-    ("resumable checkpoints", "work/**/state/*"),
+    ("converted GTA5 labels", "data/converted/gta5/*_labels/*.png", "GTA5 frame"),
+    ("converted Cityscapes labels (train + val)", "data/converted/cityscapes/*_labels/*.png", "Cityscapes frame"),
+    ("CBST-SP prediction store (a round)", "work/cbst_sp/round1/predictions/*.h5", "Cityscapes train frame"),
+    ("CBST-SP pseudo-labels (a round)", "work/cbst_sp/round1/pseudo_labels/*/*.png", "Cityscapes train frame"),
+    ("CPSL soft labels of the warm-up", "work/cpsl/warmup/soft_labels.h5", "Cityscapes train frame"),
+    ("CPSL hard labels (a stage)", "work/cpsl/stage2/pseudo_labels.h5", "Cityscapes train frame"),
+    ("model.pt (a training job)", "work/**/model.pt", "training job"),
 )
 QUICK = {"training": {"source": {"iterations": 1}}}
 
@@ -152,15 +155,15 @@ def result_shapes(workdir: Path, targets: tuple[str, ...]) -> dict[str, dict]:
 
 
 def disk_usage(workdir: Path) -> dict[str, dict]:
-    """Bytes and files of each kind of intermediate file (``DISK_KINDS``), and per target train frame."""
+    """Bytes and files of each kind of intermediate file (``DISK_KINDS``), and bytes per unit of the kind."""
     frames = _target_train_frames(workdir)
     usage = {}
-    for kind, pattern in DISK_KINDS:
+    for kind, pattern, unit in DISK_KINDS:
         files = [path for path in workdir.glob(pattern) if path.is_file()]
-        if files:
+        units = frames if unit == "Cityscapes train frame" else len(files)
+        if files and units:
             total = sum(path.stat().st_size for path in files)
-            usage[kind] = {"files": len(files), "bytes": total,
-                           "bytes_per_target_frame": round(total / frames) if frames else None}
+            usage[kind] = {"files": len(files), "bytes": total, "unit": unit, "bytes_per_unit": round(total / units)}
     return usage
 
 

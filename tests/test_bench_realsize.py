@@ -50,3 +50,25 @@ def test_resnet38_source_training_keeps_its_batch_of_16_on_a_cpu():
     assert micro["batch_size"] < 16
     r101 = _planned_config("self_training", on_cpu=True)["training"]["source"]
     assert r101["batch_size"] == 1 and r101.get("accumulation_steps", 1) == 1  # other chains untouched
+
+
+def test_disk_usage_is_per_frame_of_its_dataset_or_per_job(tmp_path):
+    def write(relative, size):
+        path = tmp_path / relative
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_bytes(b"x" * size)
+
+    (tmp_path / "data/converted/cityscapes").mkdir(parents=True)
+    (tmp_path / "data/converted/cityscapes/train.csv").write_text("name,image,label\na,a.png,a.png\nb,b.png,b.png\n")
+    for index in range(4):
+        write(f"data/converted/gta5/all_labels/{index}.png", 100)
+    write("work/cbst_sp/round1/predictions/shard0.h5", 1000)  # one store holds both target frames
+    write("work/st/round1/predictions/shard0.h5", 1000)  # another method's round: not added to CBST-SP's
+    write("work/source/model.pt", 300)
+    write("work/cbst_sp/round1/model.pt", 500)
+    usage = realsize.disk_usage(tmp_path)
+    assert usage["converted GTA5 labels"]["bytes_per_unit"] == 100
+    assert usage["CBST-SP prediction store (a round)"] == {
+        "files": 1, "bytes": 1000, "unit": "Cityscapes train frame", "bytes_per_unit": 500}
+    assert usage["model.pt (a training job)"]["bytes_per_unit"] == 400
+    assert "CPSL soft labels of the warm-up" not in usage  # nothing of that kind was written

@@ -31,7 +31,12 @@ def results(tmp_path):
         job("self_training/cbst_sp/round1/finetune", 90.0, 6144, 0.25, "it/s"),
         job("self_training/mlsl_sisc/round1/predict_shard0", 9.0, 4096, None, "", status="killed"),
     ]
-    disk = {"prediction stores": {"files": 1, "bytes": 2 * 2**20, "bytes_per_target_frame": 2**20}}
+    disk = {
+        "CBST-SP prediction store (a round)": {"files": 1, "bytes": 2 * 2**20, "unit": "Cityscapes train frame",
+                                               "bytes_per_unit": 2**20},
+        "converted GTA5 labels": {"files": 16, "bytes": 16 * 2**19, "unit": "GTA5 frame", "bytes_per_unit": 2**19},
+        "model.pt (a training job)": {"files": 6, "bytes": 6 * 2**29, "unit": "training job", "bytes_per_unit": 2**29},
+    }
     (tmp_path / "realsize_self_training_cpu.json").write_text(json.dumps(realsize_document(rows, disk)))
     (tmp_path / "realsize_self_training_cpu_quick.json").write_text(json.dumps(realsize_document([], {}, "quick")))
     return tmp_path
@@ -53,7 +58,11 @@ def test_the_section_lists_chains_shares_disk_and_what_is_missing(results):
     text = scale.markdown(scale.load_runs(results), scale.real_config())
     assert "| self_training | 6 | 5 | 10 min | 8.0 GB | AMD EPYC, 2 cores | 0123456789 |" in text
     assert "A full CBST-SP run (6 rounds) at these rates:" in text and "fine-tuning" in text
-    assert "| prediction stores | 1.00 MB | 2.91 GB |" in text
+    assert "| CBST-SP prediction store (a round) | 1.00 MB per Cityscapes train frame | 2,975 | 2.91 GB |" in text
+    assert "| converted GTA5 labels | 0.50 MB per GTA5 frame | 24,966 | 12.19 GB |" in text
+    model = "| model.pt (a training job), self_training chain | 512.00 MB per training job | one per training job |"
+    assert model in text
+    assert "A CBST-SP round on Cityscapes train keeps 3.4 GB" in text  # 2.91 GB of store + 0.5 GB of model
     assert "Not measured yet:" in text and "DA-SAC ABN baseline" in text
 
 
