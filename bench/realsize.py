@@ -120,9 +120,9 @@ _RATE = re.compile(r"\| ([0-9.]+) (\w+)/s \|")
 
 
 def job_rows(workdir: Path) -> list[dict]:
-    """One row per job log: its name, seconds, peak RSS and last progress rate (iterations or images per
-    second, without the job's start-up) when it finished, else its last error line."""
-    from pipeline_lib.report.job_times import job_record
+    """One row per job log: its name, seconds, peak RSS (and GPU memory on a GPU) and last progress rate
+    (iterations or images per second) when it finished, else its last error line."""
+    from pipeline_lib.report.job_times import job_record, peak_gpu_mb
 
     rows = []
     for log in sorted((workdir / "logs").rglob("*.log")):
@@ -132,12 +132,13 @@ def job_rows(workdir: Path) -> list[dict]:
         rates = _RATE.findall(text)
         rate = {"rate": float(rates[-1][0]), "rate_unit": f"{rates[-1][1]}/s"} if rates else {"rate": None}
         if record is not None:
+            gpu = peak_gpu_mb(log)
             rows.append({"job": name, "seconds": round(record[0], 1), "peak_rss_mb": round(record[1]),
-                         "rate_unit": "", **rate, "status": "ok"})
+                         "peak_gpu_mb": None if gpu is None else round(gpu), "rate_unit": "", **rate, "status": "ok"})
         else:
             errors = [line for line in text.splitlines() if "Error" in line]
-            rows.append({"job": name, "seconds": None, "peak_rss_mb": None, "rate_unit": "", **rate,
-                         "status": errors[-1][-200:] if errors else "did not finish"})
+            rows.append({"job": name, "seconds": None, "peak_rss_mb": None, "peak_gpu_mb": None, "rate_unit": "",
+                         **rate, "status": errors[-1][-200:] if errors else "did not finish"})
     return rows
 
 
@@ -226,4 +227,4 @@ def run(quick: bool, chains: list[str] | None = None, on_cpu: bool = True) -> It
         yield name, payload, rows
 
 
-COLUMNS = ["chain", "job", "seconds", "peak_rss_mb", "rate", "rate_unit", "status"]
+COLUMNS = ["chain", "job", "seconds", "peak_rss_mb", "peak_gpu_mb", "rate", "rate_unit", "status"]

@@ -167,17 +167,19 @@ def markdown(runs: dict[str, dict], config: dict) -> str:
     if not runs:
         return ("No full `python -m bench realsize` run is committed yet (`bench/results/realsize_<chain>_cpu.json`); "
                 "run it, then `python -m bench.scale --write`.")
-    lines = ["| chain | jobs | finished | wall time | largest peak RSS | machine | commit |",
-             "|---|---|---|---|---|---|---|"]
+    lines = ["| chain | jobs | finished | wall time | largest peak RSS | largest peak GPU memory | machine | commit |",
+             "|---|---|---|---|---|---|---|---|"]
     for chain, document in runs.items():
         rows = document["results"]
         finished = sum(row["status"] == "ok" for row in rows)
         peak = max((row["peak_rss_mb"] or 0) for row in rows) / 1024
+        gpu_peaks = [row["peak_gpu_mb"] for row in rows if row.get("peak_gpu_mb")]
+        gpu_peak = f"{max(gpu_peaks) / 1024:.1f} GB" if gpu_peaks else "no GPU"
         machine = document["machine"]
         gpu = machine.get("gpu")
         where = gpu["name"] if gpu else f"{machine['cpu']}, {machine['cpu_cores_usable']} cores"
         lines.append(f"| {chain} | {len(rows)} | {finished} | {document['chain']['seconds'] / 60:.0f} min | "
-                     f"{peak:.1f} GB | {where} | {document['git']['commit'][:10]} |")
+                     f"{peak:.1f} GB | {gpu_peak} | {where} | {document['git']['commit'][:10]} |")
     scaled = scaled_rows(runs, config)
     if scaled:
         lines += ["", "| step of the real run (GTA5 → Cityscapes overlay) | measured per unit | units in the real run "

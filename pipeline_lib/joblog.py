@@ -6,6 +6,7 @@ import contextlib
 import logging
 import os
 import resource
+import sys
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -86,8 +87,12 @@ def job_log(path: str | Path | None) -> Iterator[None]:
             if watched:
                 logging.getLogger("udaflow").info("stops if Snakemake (pid %d) dies", watched)
             yield
+            gpu_mb = _peak_gpu_mb()
             logging.getLogger("udaflow").info(
-                "job done in %.1f s, peak RSS %.0f MB", time.monotonic() - started, _peak_rss_mb()
+                "job done in %.1f s, peak RSS %.0f MB%s",
+                time.monotonic() - started,
+                _peak_rss_mb(),
+                "" if gpu_mb is None else f", peak GPU memory {gpu_mb:.0f} MB",
             )
         except SystemExit as stop:  # a deliberate exit (the trainer's stop on a signal) has logged its reason
             logging.getLogger("udaflow").info("job exited with status %s", stop.code)
@@ -100,6 +105,15 @@ def job_log(path: str | Path | None) -> Iterator[None]:
             raise
         finally:
             root.removeHandler(handler)
+
+
+def _peak_gpu_mb() -> float | None:
+    """Largest GPU memory the caching allocator of this process reserved on any device (what has to fit on
+    the card), or None when the job never used CUDA. Torch is not imported for the question."""
+    torch = sys.modules.get("torch")
+    if torch is None or not torch.cuda.is_initialized():
+        return None
+    return max(torch.cuda.max_memory_reserved(index) for index in range(torch.cuda.device_count())) / 2**20
 
 
 def _peak_rss_mb() -> float:

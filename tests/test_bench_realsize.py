@@ -72,3 +72,22 @@ def test_disk_usage_is_per_frame_of_its_dataset_or_per_job(tmp_path):
         "files": 1, "bytes": 1000, "unit": "Cityscapes train frame", "bytes_per_unit": 500}
     assert usage["model.pt (a training job)"]["bytes_per_unit"] == 400
     assert "CPSL soft labels of the warm-up" not in usage  # nothing of that kind was written
+
+
+def test_job_rows_read_time_memory_gpu_and_rate_from_the_logs(tmp_path):
+    logs = tmp_path / "logs"
+    (logs / "evaluate").mkdir(parents=True)
+    (logs / "train_source.log").write_text(
+        "[2/2] 100.0% | loss 2.9 | lr 2.50e-04 | 0.0213 it/s | eta 0:00:00\n"
+        "INFO udaflow: job done in 95.2 s, peak RSS 8123 MB, peak GPU memory 20480 MB\n"
+    )
+    (logs / "evaluate/source.log").write_text(
+        "INFO pipeline_lib.progress: evaluated [1/1] 100.0% | 0.0331 img/s | eta 0:00:00\n"
+        "INFO udaflow: job done in 31.0 s, peak RSS 1534 MB\n"
+    )
+    (logs / "train_dasac.log").write_text("RuntimeError: DefaultCPUAllocator: not enough memory\n")
+    rows = {row["job"]: row for row in realsize.job_rows(tmp_path)}
+    assert rows["train_source"] == {"job": "train_source", "seconds": 95.2, "peak_rss_mb": 8123, "peak_gpu_mb": 20480,
+                                    "rate_unit": "it/s", "rate": 0.0213, "status": "ok"}
+    assert rows["evaluate/source"]["peak_gpu_mb"] is None and rows["evaluate/source"]["rate"] == 0.0331
+    assert rows["train_dasac"]["status"] == "RuntimeError: DefaultCPUAllocator: not enough memory"

@@ -19,6 +19,7 @@ from pipeline_lib.report.runs import parse_run
 
 SHARED = "shared (data, conversion, imports)"
 _DONE = re.compile(r"job done in ([0-9.]+) s, peak RSS ([0-9.]+) MB")
+_GPU = re.compile(r"job done in .+, peak GPU memory ([0-9.]+) MB")
 _SEEDED = re.compile(r"seed\d+/")
 #: Log path (relative to logs/, seed 0) -> the method it serves; the first match wins.
 _PATTERNS: tuple[tuple[re.Pattern[str], str], ...] = (
@@ -51,6 +52,12 @@ def job_record(log: Path) -> tuple[float, float] | None:
     """(seconds, peak RSS MB) of a finished job's log; None while the job has not finished."""
     found = _DONE.findall(log.read_text(errors="replace"))
     return (float(found[-1][0]), float(found[-1][1])) if found else None
+
+
+def peak_gpu_mb(log: Path) -> float | None:
+    """Peak GPU memory (MB reserved) of a finished job that used CUDA; None otherwise."""
+    found = _GPU.findall(log.read_text(errors="replace"))
+    return float(found[-1]) if found else None
 
 
 def job_times(logs_dir: Path, methods: Iterable[str]) -> pd.DataFrame:
