@@ -21,6 +21,7 @@ GPU machine (the ``device`` tool) the same command records the GPU jobs' times t
 
 from __future__ import annotations
 
+import contextlib
 import copy
 import json
 import re
@@ -179,18 +180,31 @@ def chain_overrides(chain: str, quick: bool, on_cpu: bool) -> dict:
     return _merge(overrides, CPU_MICRO_BATCHES.get(chain, {})) if on_cpu else overrides
 
 
-def run_chain(name: str, quick: bool, on_cpu: bool) -> tuple[list[dict], dict]:
+def _chain_directory(name: str, keep_dir: Path | None) -> contextlib.AbstractContextManager[str]:
+    """An empty directory for the chain: ``keep_dir/<name>`` (kept, for reading the job logs afterwards)
+    or a temporary one removed when the chain ends."""
+    if keep_dir is None:
+        return tempfile.TemporaryDirectory(prefix=f"udaflow-bench-realsize-{name}-")
+    directory = keep_dir / name
+    if directory.exists() and any(directory.iterdir()):
+        raise SystemExit(f"realsize: {directory} is not empty; a chain starts from an empty directory")
+    directory.mkdir(parents=True, exist_ok=True)
+    return contextlib.nullcontext(str(directory))
+
+
+def run_chain(name: str, quick: bool, on_cpu: bool, cores: int = CORES,
+              keep_dir: Path | None = None) -> tuple[list[dict], dict]:
     overlays, targets = CHAINS[name]
     if quick:
         targets = targets[:1]
     overrides = chain_overrides(name, quick, on_cpu)
-    with tempfile.TemporaryDirectory(prefix=f"udaflow-bench-realsize-{name}-") as tmp:
+    with _chain_directory(name, keep_dir) as tmp:
         workdir = Path(tmp)
         (workdir / "config.yaml").write_text((REPO / "config.yaml").read_text())
         (workdir / "bench.yaml").write_text(yaml.safe_dump(overrides))
         configs = [str(CONFIGS / overlay) for overlay in overlays] + [str(workdir / "bench.yaml")]
         command = [sys.executable, "-m", "snakemake", "--snakefile", str(REPO / "Snakefile"), "--directory",
-                   str(workdir), "--cores", str(CORES), "--keep-going", *targets, "--configfile", *configs]
+                   str(workdir), "--cores", str(cores), "--keep-going", *targets, "--configfile", *configs]
         with Stopwatch() as timer:
             done = subprocess.run(command, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
         rows = [{"chain": name, **row} for row in job_rows(workdir)]
@@ -208,18 +222,20 @@ def run_chain(name: str, quick: bool, on_cpu: bool) -> tuple[list[dict], dict]:
     return rows, summary
 
 
-def run(quick: bool, chains: list[str] | None = None, on_cpu: bool = True) -> Iterator[tuple[str, dict, list[dict]]]:
+def run(quick: bool, chains: list[str] | None = None, on_cpu: bool = True, cores: int = CORES,
+        keep_dir: Path | None = None) -> Iterator[tuple[str, dict, list[dict]]]:
     """(chain, JSON payload, table rows) of each chain as it finishes, so its JSON is written before the
-    next starts: ``chains`` (default every one; quick: the source training of the self-training chain)."""
+    next starts: ``chains`` (default every one; quick: the source training of the self-training chain),
+    Snakemake's ``--cores``, and where to keep each chain's directory (default: removed)."""
     names = ["self_training"] if quick else (chains or list(CHAINS))
     unknown = [name for name in names if name not in CHAINS]
     if unknown:
         raise SystemExit(f"realsize: unknown chain(s) {', '.join(unknown)} (known: {', '.join(CHAINS)})")
     for name in names:
-        rows, summary = run_chain(name, quick, on_cpu)
+        rows, summary = run_chain(name, quick, on_cpu, cores, keep_dir)
         payload = {
             "what": f"the {name} chain with the real overlays on the real-size synthetic world, "
-            f"{1 if quick else 2} iteration(s) per training job, --cores {CORES}",
+            f"{1 if quick else 2} iteration(s) per training job, --cores {cores}",
             "target": "every job finishes; wall time, peak memory and disk per job",
             "chain": summary,
             "results": rows,

@@ -31,7 +31,8 @@ CASES = ("thresholds", "evaluate", "predict", "train_step", "demo", "cpu_code_pa
 
 
 def run_case(
-    name: str, quick: bool, out_dir: Path, threads: int | None = None, chains: list[str] | None = None
+    name: str, quick: bool, out_dir: Path, threads: int | None = None, chains: list[str] | None = None,
+    cores: int = realsize.CORES, keep_dir: Path | None = None,
 ) -> Path:
     load_at_start = [round(v, 2) for v in os.getloadavg()]
     device = common.detect_device()
@@ -53,7 +54,7 @@ def run_case(
         columns = cpu_code_path.COLUMNS
     elif name == "realsize":  # one JSON per chain: realsize_<chain>_<tag>.json
         path = common.RESULTS
-        for chain, payload, rows in realsize.run(quick, chains, on_cpu=device.kind == "cpu"):
+        for chain, payload, rows in realsize.run(quick, chains, device.kind == "cpu", cores, keep_dir):
             common.print_table(f"realsize {chain}: {payload['what']} (target: {payload['target']})",
                                rows, realsize.COLUMNS)
             path = common.write_result(f"realsize_{chain}", payload, quick, device.tag, load_at_start, out_dir)
@@ -77,11 +78,15 @@ def main(argv: list[str] | None = None) -> int:
                         "1 on a machine that other jobs share, where spinning OpenMP threads stall")
     parser.add_argument("--chains", nargs="+", default=None, metavar="chain",
                         help=f"realsize: the method chains to run (default all: {', '.join(realsize.CHAINS)})")
+    parser.add_argument("--cores", type=int, default=realsize.CORES,
+                        help=f"realsize: Snakemake's --cores per chain (default {realsize.CORES}, the CI machine's)")
+    parser.add_argument("--keep-dir", type=Path, default=None,
+                        help="realsize: run each chain in KEEP_DIR/<chain> and keep it (default: a temporary one)")
     args = parser.parse_args(argv)
     for name in args.cases or CASES:
         started = time.monotonic()
         print(f"== {name}{' (quick)' if args.quick else ''}", flush=True)
-        run_case(name, args.quick, args.out_dir, args.threads, args.chains)
+        run_case(name, args.quick, args.out_dir, args.threads, args.chains, args.cores, args.keep_dir)
         print(f"== {name} took {time.monotonic() - started:.0f} s", flush=True)
     return 0
 
