@@ -68,6 +68,16 @@ def _scaled_size(size_wh: tuple[int, int], scale: float) -> tuple[int, int]:
     return max(8, round(size_wh[1] * scale)), max(8, round(size_wh[0] * scale))
 
 
+def require_finite(probs: torch.Tensor, image: str) -> None:
+    """Stop at the first frame whose class probabilities hold NaN or inf: a diverged model would
+    otherwise be scored, thresholded or counted as if its argmax meant something."""
+    if not bool(torch.isfinite(probs).all()):
+        raise ValueError(
+            f"{image}: the model's class probabilities are not finite (NaN or inf): its weights diverged "
+            "(the training job's train_log.csv shows its loss)"
+        )
+
+
 @torch.no_grad()
 def predict_probabilities(
     model: nn.Module, image: torch.Tensor, out_hw: tuple[int, int], input_wh: tuple[int, int], cfg: EvaluationConfig
@@ -147,6 +157,7 @@ def predict_split(
         input_wh = cfg.input_size or (rgb.shape[2], rgb.shape[1])
         with autocast(device, compute.amp):
             probs = predict_probabilities(model, image, tuple(label.shape), input_wh, cfg)
+        require_finite(probs, file_list.iloc[index]["image"])
         prediction = probs.argmax(dim=1)[0].to(torch.uint8)
         label = to_device(label, device)
         if probs.shape[1] == len(CLASSES_16):

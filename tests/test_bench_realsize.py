@@ -91,3 +91,19 @@ def test_job_rows_read_time_memory_gpu_and_rate_from_the_logs(tmp_path):
                                     "rate_unit": "it/s", "rate": 0.0213, "status": "ok"}
     assert rows["evaluate/source"]["peak_gpu_mb"] is None and rows["evaluate/source"]["rate"] == 0.0331
     assert rows["train_dasac"]["status"] == "RuntimeError: DefaultCPUAllocator: not enough memory"
+
+
+@pytest.mark.parametrize("on_cpu", [True, False])
+@pytest.mark.parametrize("chain", list(realsize.CHAINS))
+def test_the_world_holds_one_target_batch_of_every_job(chain, on_cpu):
+    """The H200 run of DA-SAC and CPSL stopped at 'fewer than one batch of 8 / 4' with 2 target frames."""
+    config = _planned_config(chain, on_cpu)
+    frames = config["demo"]["cityscapes_train_count"]
+    batches = {
+        "self_training": [config["self_training"]["training"]["batch_size"]],
+        "resnet38": [config["self_training"]["training"]["batch_size"]],
+        "adaptseg": [config["adaptseg"]["batch_size"]],
+        "dasac": [config["dasac"]["baseline"]["target_batch_size"], config["dasac"]["sac"]["target_groups"]],
+        "cpsl": [config["cpsl"]["batch_size"]],
+    }[chain]
+    assert frames >= max(batches), (frames, batches)

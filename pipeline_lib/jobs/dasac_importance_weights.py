@@ -18,7 +18,7 @@ from pipeline_lib.data.datasets import read_file_list
 from pipeline_lib.data.image_io import read_rgb
 from pipeline_lib.data.transforms import normalize
 from pipeline_lib.engine.device import select_device, set_cpu_threads
-from pipeline_lib.evaluation import EvaluationConfig, predict_probabilities
+from pipeline_lib.evaluation import EvaluationConfig, predict_probabilities, require_finite
 from pipeline_lib.models.serialization import load_model
 from pipeline_lib.progress import Progress
 
@@ -47,6 +47,7 @@ def run(
         size_hw = rgb.shape[:2]
         input_wh = (size_hw[1], size_hw[0])
         probs = predict_probabilities(model, image[None].to(device), size_hw, input_wh, single_scale)
+        require_finite(probs, row.image)
         counts[row.name] = count_class_pixels(probs.argmax(dim=1)[0].cpu().numpy(), spec.num_classes)
         progress.advance()
     weights = importance_weights(counts)

@@ -28,6 +28,7 @@ from pipeline_lib.engine.performance import (
     prepare_model,
     to_device,
 )
+from pipeline_lib.evaluation import require_finite
 from pipeline_lib.intermediate_files import load_probabilities
 from pipeline_lib.models.serialization import load_model
 from pipeline_lib.progress import Progress
@@ -118,6 +119,7 @@ def run(
             generator = torch.Generator().manual_seed(seed * 1_000_003 + round_index * 10_007 + list_index)
             with autocast(device, settings.amp):
                 probs = predict_stride8(model, image, config, generator).to(torch.float16)
+            require_finite(probs, row["image"])
             size_hw = tuple(rgb.shape[1:])
             # The store gets float16 (copied back in the writer thread); the histogram sees exactly those
             # values upsampled on the device, as the pseudo-label job will read them.
