@@ -127,6 +127,20 @@ def _merge(base: dict, extra: dict) -> dict:
 
 #: The rate of a progress line: the trainer's ``| 0.59 it/s |`` or ``pipeline_lib.progress``'s ``| 8.41 img/s |``.
 _RATE = re.compile(r"\| ([0-9.]+) (\w+)/s \|")
+#: A progress line's count and average rate: ``[2/2] ... | 0.169 it/s |`` or ``evaluated [1/2] ... | 0.5 img/s |``.
+_COUNTED_RATE = re.compile(r"\[\s*(\d+)/\d+\][^\n]*?\| ([0-9.]+) (\w+)/s \|")
+
+
+def steady_rate(text: str) -> float | None:
+    """Units per second between a log's last two progress lines: the average rates they print cover the
+    job from its start, so on a GPU the first iteration (cuDNN autotuning, lazy CUDA start-up) dominates
+    a 2-iteration average; the interval after it does not. None with fewer than two lines."""
+    lines = [(int(count), float(rate), unit) for count, rate, unit in _COUNTED_RATE.findall(text) if float(rate) > 0]
+    if len(lines) < 2 or lines[-1][2] != lines[-2][2]:
+        return None
+    (first, first_rate, _), (last, last_rate, _) = lines[-2], lines[-1]
+    seconds = last / last_rate - first / first_rate
+    return (last - first) / seconds if last > first and seconds > 0 else None
 
 
 def job_rows(workdir: Path) -> list[dict]:
@@ -141,6 +155,8 @@ def job_rows(workdir: Path) -> list[dict]:
         name = log.relative_to(workdir / "logs").with_suffix("").as_posix()
         rates = _RATE.findall(text)
         rate = {"rate": float(rates[-1][0]), "rate_unit": f"{rates[-1][1]}/s"} if rates else {"rate": None}
+        steady = steady_rate(text)
+        rate["steady_rate"] = None if steady is None else float(f"{steady:.3g}")
         if record is not None:
             gpu = peak_gpu_mb(log)
             rows.append({"job": name, "seconds": round(record[0], 1), "peak_rss_mb": round(record[1]),
@@ -226,6 +242,7 @@ def run_chain(name: str, quick: bool, on_cpu: bool, cores: int = CORES,
             "overlays": list(overlays),
             "targets": list(targets),
             "overrides": overrides,
+            "cores": cores,
             "returncode": done.returncode,
             "seconds": round(timer.seconds, 1),
             "outputs": result_shapes(workdir, targets),
@@ -257,4 +274,31 @@ def run(quick: bool, chains: list[str] | None = None, on_cpu: bool = True, cores
         yield name, payload, rows
 
 
-COLUMNS = ["chain", "job", "seconds", "peak_rss_mb", "peak_gpu_mb", "rate", "rate_unit", "status"]
+COLUMNS = ["chain", "job", "seconds", "peak_rss_mb", "peak_gpu_mb", "rate", "steady_rate", "rate_unit", "status"]
+
+
+def reread(chain_dir: Path, result: Path) -> None:
+    """Rewrite a chain JSON's per-job rows from the job logs of its kept directory (``--keep-dir``), e.g.
+    after a device run, when this module reads more from a log than the code that ran it did; the rest
+    of the JSON (machine, versions, disk, timings of the chain) stays as measured."""
+    from bench.common import git_state
+
+    document = json.loads(result.read_text())
+    chain = result.stem.removeprefix("realsize_").rsplit("_", 1)[0]
+    if not (chain_dir / "logs").is_dir():
+        raise SystemExit(f"realsize reread: {chain_dir} has no logs/ folder (a --keep-dir chain directory)")
+    document["results"] = [{"chain": chain, **row} for row in job_rows(chain_dir)]
+    document["rows_reread"] = {"from": f"the job logs of {chain_dir.name}/logs", "git": git_state()}
+    tmp = result.with_suffix(".json.tmp")
+    tmp.write_text(json.dumps(document, indent=2) + "\n")
+    tmp.replace(result)
+
+
+if __name__ == "__main__":
+    import argparse
+
+    parser = argparse.ArgumentParser(prog="python -m bench.realsize", description=reread.__doc__.splitlines()[0])
+    parser.add_argument("chain_dir", type=Path, help="a chain's kept directory (--keep-dir DIR: DIR/<chain>)")
+    parser.add_argument("result", type=Path, help="its bench/results/realsize_<chain>_<cpu|gpu>.json")
+    arguments = parser.parse_args()
+    reread(arguments.chain_dir, arguments.result)

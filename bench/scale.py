@@ -91,34 +91,53 @@ SCALES: tuple[Scale, ...] = (
 )
 
 
-def load_runs(results: Path = RESULTS) -> dict[str, dict]:
-    """Chain -> its realsize JSON (full mode), the GPU one where both exist."""
-    runs: dict[str, dict] = {}
+def machine_name(document: dict) -> str:
+    """The GPU's name, or the CPU and its usable cores."""
+    machine = document["machine"]
+    gpu = machine.get("gpu")
+    return gpu["name"] if gpu else f"{machine['cpu']}, {machine['cpu_cores_usable']} cores"
+
+
+def load_runs(results: Path = RESULTS) -> dict[tuple[str, str], dict]:
+    """(chain, "cpu" | "gpu") -> its realsize JSON (full mode), chains in ``CHAIN_ORDER``, CPU first."""
+    runs: dict[tuple[str, str], dict] = {}
     for path in sorted(results.glob("realsize_*.json")):
         document = json.loads(path.read_text())
         if document.get("mode") != "full" or "chain" not in document:
             continue
-        chain = path.stem.removeprefix("realsize_").rsplit("_", 1)[0]
-        if chain not in runs or path.stem.endswith("_gpu"):
-            runs[chain] = document
+        chain, tag = path.stem.removeprefix("realsize_").rsplit("_", 1)
+        runs[(chain, tag)] = document
     return runs
+
+
+def preferred(runs: dict[tuple[str, str], dict]) -> dict[str, dict]:
+    """Chain -> the run the arithmetic uses: its GPU run where that finished, else its CPU run, else the
+    GPU one (its finished jobs still measure)."""
+    chosen: dict[str, dict] = {}
+    for (chain, tag), document in sorted(runs.items(), key=lambda item: item[0][1] == "gpu"):
+        gpu_finished = tag == "gpu" and document["chain"]["returncode"] == 0
+        if chain not in chosen or gpu_finished:
+            chosen[chain] = document
+    return chosen
 
 
 def _per_unit(row: dict, scale: Scale) -> tuple[float, str] | None:
     """(seconds, unit) of one unit of a finished job: the job for ``per_job`` steps, else one iteration or
-    image at its last progress rate; None when that was not measured."""
+    image at its steady rate (between its last two progress lines) or else its average rate; None when
+    that was not measured."""
     if row["status"] != "ok":
         return None
     if scale.per_job:
         return row["seconds"], "job"
-    return (1.0 / row["rate"], row["rate_unit"].removesuffix("/s")) if row.get("rate") else None
+    rate = row.get("steady_rate") or row.get("rate")
+    return (1.0 / rate, row["rate_unit"].removesuffix("/s")) if rate else None
 
 
-def scaled_rows(runs: dict[str, dict], config: dict) -> list[dict]:
+def scaled_rows(runs: dict[tuple[str, str], dict], config: dict) -> list[dict]:
     """One row per measured ``SCALES`` entry: seconds per unit, real units, hours of the real run."""
     rows = []
     for scale in SCALES:
-        for chain, document in runs.items():
+        for chain, document in preferred(runs).items():
             match = next((row for row in document["results"] if re.fullmatch(scale.pattern, row["job"])), None)
             measured = _per_unit(match, scale) if match is not None else None
             if measured is None:
@@ -126,17 +145,18 @@ def scaled_rows(runs: dict[str, dict], config: dict) -> list[dict]:
             seconds, unit = measured
             units = scale.units(config)
             rows.append({"step": scale.step, "kind": scale.kind, "chain": chain, "per_unit_s": seconds,
+                         "machine": machine_name(document), "peak_gpu_gb": (match.get("peak_gpu_mb") or 0) / 1024,
                          "unit": unit, "units": units,
                          "hours": seconds * units / 3600, "peak_rss_gb": match["peak_rss_mb"] / 1024})
             break
     return rows
 
 
-def disk_rows(runs: dict[str, dict]) -> list[dict]:
+def disk_rows(runs: dict[tuple[str, str], dict]) -> list[dict]:
     """Per kind of intermediate file: MB per unit (frame or training job) and GB for the real run's units;
     a training job's model once per chain whose model differs (the network), the other kinds once."""
     rows: list[dict] = []
-    for chain, document in runs.items():
+    for chain, document in preferred(runs).items():
         for kind, usage in document["chain"].get("disk", {}).items():
             if "bytes_per_unit" not in usage:
                 continue
@@ -154,44 +174,51 @@ def disk_rows(runs: dict[str, dict]) -> list[dict]:
     return rows
 
 
-def cbst_sp_round_gb(runs: dict[str, dict], disk: list[dict]) -> float | None:
+def cbst_sp_round_gb(runs: dict[tuple[str, str], dict], disk: list[dict]) -> float | None:
     """GB one CBST-SP round keeps at real scale: its prediction store and pseudo-labels, and its model."""
     per_round = [row for row in disk if row["kind"].startswith("CBST-SP")]
-    model = runs.get("self_training", {}).get("chain", {}).get("disk", {}).get("model.pt (a training job)")
+    model = preferred(runs).get("self_training", {}).get("chain", {}).get("disk", {}).get("model.pt (a training job)")
     if not per_round or model is None:
         return None
     return sum(row["real_gb"] for row in per_round) + model["bytes_per_unit"] / 2**30
 
 
-def markdown(runs: dict[str, dict], config: dict) -> str:
+def _cores(document: dict) -> int | None:
+    """The chain's Snakemake --cores (recorded since the GPU run; before, only in its ``what`` text)."""
+    if "cores" in document["chain"]:
+        return document["chain"]["cores"]
+    found = re.search(r"--cores (\d+)", document.get("what", ""))
+    return int(found.group(1)) if found else None
+
+
+def markdown(runs: dict[tuple[str, str], dict], config: dict) -> str:
     if not runs:
         return ("No full `python -m bench realsize` run is committed yet (`bench/results/realsize_<chain>_cpu.json`); "
                 "run it, then `python -m bench.scale --write`.")
     lines = ["| chain | jobs | finished | wall time | largest peak RSS | largest peak GPU memory | machine | commit |",
              "|---|---|---|---|---|---|---|---|"]
-    for chain, document in runs.items():
+    for (chain, _), document in runs.items():
         rows = document["results"]
         finished = sum(row["status"] == "ok" for row in rows)
         peak = max((row["peak_rss_mb"] or 0) for row in rows) / 1024
         gpu_peaks = [row["peak_gpu_mb"] for row in rows if row.get("peak_gpu_mb")]
         gpu_peak = f"{max(gpu_peaks) / 1024:.1f} GB" if gpu_peaks else "no GPU"
-        machine = document["machine"]
-        gpu = machine.get("gpu")
-        where = gpu["name"] if gpu else f"{machine['cpu']}, {machine['cpu_cores_usable']} cores"
+        where = machine_name(document)
         lines.append(f"| {chain} | {len(rows)} | {finished} | {document['chain']['seconds'] / 60:.0f} min | "
                      f"{peak:.1f} GB | {gpu_peak} | {where} | {document['git']['commit'][:10]} |")
     scaled = scaled_rows(runs, config)
     if scaled:
         lines += ["", "| step of the real run (GTA5 → Cityscapes overlay) | measured per unit | units in the real run "
-                  "| hours at that rate | peak RSS |", "|---|---|---|---|---|"]
+                  "| hours at that rate | peak RSS | peak GPU memory | measured on |", "|---|---|---|---|---|---|---|"]
         for row in scaled:
-            lines.append(f"| {row['step']} | {row['per_unit_s']:.1f} s/{row['unit']} | {row['units']:,} {row['unit']} "
-                         f"| {row['hours']:,.0f} | {row['peak_rss_gb']:.1f} GB |")
+            gpu = f"{row['peak_gpu_gb']:.1f} GB" if row["peak_gpu_gb"] else "-"
+            lines.append(f"| {row['step']} | {row['per_unit_s']:.3g} s/{row['unit']} | {row['units']:,} {row['unit']} "
+                         f"| {row['hours']:,.1f} | {row['peak_rss_gb']:.1f} GB | {gpu} | {row['machine']} |")
         cbst = [row for row in scaled if row["step"].startswith("CBST-SP")]
         total = sum(row["hours"] for row in cbst)
         if total:
             shares = ", ".join(f"{row['kind']} {100 * row['hours'] / total:.0f} %" for row in cbst)
-            lines += ["", f"A full CBST-SP run (6 rounds) at these rates: {total:,.0f} h, of which {shares}."]
+            lines += ["", f"A full CBST-SP run (6 rounds) at these rates: {total:,.1f} h, of which {shares}."]
     disk = disk_rows(runs)
     if disk:
         lines += ["", "| intermediate files | per unit | units in the real run | disk in the real run |",
@@ -203,9 +230,16 @@ def markdown(runs: dict[str, dict], config: dict) -> str:
         if round_gb:
             lines += ["", f"A CBST-SP round on Cityscapes train keeps {round_gb:.1f} GB (prediction store, "
                       f"pseudo-labels, model); 6 rounds {6 * round_gb:.1f} GB, besides the converted labels."]
-    lines += ["", "Rates are the job logs' last progress rates (three significant digits), averaged over the "
-              "job's 2 iterations or its frames, so the first iteration's start-up is in them; a job that did "
-              "not finish (killed, e.g. out of memory) has no row."]
+    lines += ["", "Rates are read from the job logs' progress lines (three significant digits): the interval "
+              "between a job's last two lines, which leaves out the first iteration's start-up (on a GPU, cuDNN "
+              "autotuning), or the job's average where it printed one line (one evaluated frame, or a run from "
+              "before these intervals were kept); a job that did not finish (killed, e.g. out of memory) has "
+              "no row."]
+    shared = sorted({_cores(document) for document in runs.values() if document["machine"].get("gpu")} - {None})
+    if shared:
+        lines += ["", f"The GPU chains ran with Snakemake's --cores {', '.join(map(str, shared))} and 4 threads per "
+                  "GPU job, so up to that many jobs shared the one GPU at once: their rates are lower bounds, "
+                  "their memory is each job's own."]
     measured = {row["step"] for row in scaled}
     missing = [scale.step for scale in SCALES if scale.step not in measured]
     if missing:

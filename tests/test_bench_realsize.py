@@ -78,7 +78,8 @@ def test_job_rows_read_time_memory_gpu_and_rate_from_the_logs(tmp_path):
     logs = tmp_path / "logs"
     (logs / "evaluate").mkdir(parents=True)
     (logs / "train_source.log").write_text(
-        "[2/2] 100.0% | loss 2.9 | lr 2.50e-04 | 0.0213 it/s | eta 0:00:00\n"
+        "[1/2]  50.0% | loss 3.1 | lr 2.50e-04 | 0.0883 it/s | eta 0:00:11\n"  # 11.3 s: start-up and iteration 1
+        "[2/2] 100.0% | loss 2.9 | lr 2.50e-04 | 0.169 it/s | eta 0:00:00\n"  # 11.8 s: iteration 2 took 0.51 s
         "INFO udaflow: job done in 95.2 s, peak RSS 8123 MB, peak GPU memory 20480 MB\n"
     )
     (logs / "evaluate/source.log").write_text(
@@ -88,8 +89,9 @@ def test_job_rows_read_time_memory_gpu_and_rate_from_the_logs(tmp_path):
     (logs / "train_dasac.log").write_text("RuntimeError: DefaultCPUAllocator: not enough memory\n")
     rows = {row["job"]: row for row in realsize.job_rows(tmp_path)}
     assert rows["train_source"] == {"job": "train_source", "seconds": 95.2, "peak_rss_mb": 8123, "peak_gpu_mb": 20480,
-                                    "rate_unit": "it/s", "rate": 0.0213, "status": "ok"}
+                                    "rate_unit": "it/s", "rate": 0.169, "steady_rate": 1.96, "status": "ok"}
     assert rows["evaluate/source"]["peak_gpu_mb"] is None and rows["evaluate/source"]["rate"] == 0.0331
+    assert rows["evaluate/source"]["steady_rate"] is None  # one progress line: only the average
     assert rows["train_dasac"]["status"] == "RuntimeError: DefaultCPUAllocator: not enough memory"
 
 

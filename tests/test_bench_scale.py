@@ -12,7 +12,7 @@ def realsize_document(rows, disk, mode="full"):
         "mode": mode,
         "git": {"commit": "0123456789abcdef"},
         "machine": {"cpu": "AMD EPYC", "cpu_cores_usable": 2, "gpu": None},
-        "chain": {"seconds": 600.0, "disk": disk},
+        "chain": {"seconds": 600.0, "disk": disk, "returncode": 0},
         "results": rows,
     }
 
@@ -68,3 +68,22 @@ def test_the_section_lists_chains_shares_disk_and_what_is_missing(results):
 
 def test_readme_section_is_what_the_committed_results_give():
     assert scale.main(["--check"]) == 0, "run python -m bench.scale --write"
+
+
+def test_a_finished_gpu_run_is_preferred_and_a_failed_one_is_only_listed(results):
+    gpu = realsize_document([job("train_source", 20.0, 2048, 2.0, "it/s")], {})
+    gpu["machine"] = {"cpu": "Xeon", "cpu_cores_usable": 16, "gpu": {"name": "NVIDIA H200"}}
+    gpu["chain"]["returncode"] = 0
+    (results / "realsize_self_training_gpu.json").write_text(json.dumps(gpu))
+    runs = scale.load_runs(results)
+    assert set(runs) == {("self_training", "cpu"), ("self_training", "gpu")}
+    rows = {row["step"]: row for row in scale.scaled_rows(runs, scale.real_config())}
+    source = rows["source-only training"]
+    assert source["per_unit_s"] == 0.5 and source["machine"] == "NVIDIA H200"
+    gpu["chain"]["returncode"] = 1  # it stopped: the CPU run measures, the GPU run stays in the chain table
+    (results / "realsize_self_training_gpu.json").write_text(json.dumps(gpu))
+    runs = scale.load_runs(results)
+    rows = {row["step"]: row for row in scale.scaled_rows(runs, scale.real_config())}
+    assert rows["source-only training"]["per_unit_s"] == 2.0
+    assert "| self_training | 1 | 1 | 10 min | 2.0 GB | no GPU | NVIDIA H200 | 0123456789 |" in scale.markdown(
+        runs, scale.real_config())
