@@ -5,18 +5,20 @@ unchanged on the real-size synthetic world (``workflow/configs/real_size_world.y
 Cityscapes 2048x1024, a handful of frames): their networks (DeepLab-v2 ResNet-101, CBST's ResNet-38),
 crops, batches, scales and evaluation protocol. Only what a bench must change is changed
 (``OVERRIDES``): 2 iterations per training job, one self-training round, the CBST overlay's round-0
-model trained instead of imported, random initial weights (no ImageNet file offline), and on a CPU
-the micro-batches of the three methods whose paper batch needs tens of GB (``CPU_MICRO_BATCHES``:
-gradient accumulation keeps each step's effective batch, so memory is that of one micro-batch).
+model trained instead of imported, random initial weights (no ImageNet file offline; ``CHAIN_OVERRIDES``), on a CPU the
+micro-batches of the three methods whose paper batch needs tens of GB (``CPU_MICRO_BATCHES``:
+gradient accumulation keeps each step's effective batch, so memory is that of one micro-batch), and
+on a GPU a world with one target batch of frames (``GPU_TARGET_FRAMES``).
 
 One chain per method family (``CHAINS``), each in its own empty directory and its own JSON
-(``bench/results/realsize_<chain>_<cpu|gpu>.json``): on 2 CPU cores a chain takes 10-60 minutes, all
-of them about 3 hours, so ``--chains`` picks some. Per job it records, from the job's own log ("job
-done in <s> s, peak RSS <MB> MB", or the error line of a failed job): wall time, peak RSS, and
-whether it finished; per chain, the output shapes the results report (the evaluated label size, the
+(``bench/results/realsize_<chain>_<cpu|gpu>.json``; their wall times are in the README's table), and
+``--chains`` picks some. Per job it records, from the job's own log ("job done in <s> s, peak RSS <MB>
+MB[, peak GPU memory <MB> MB]", or the error line of a failed job): wall time, peak memory, its rates
+and whether it finished; per chain, the output shapes the results report (the evaluated label size, the
 mIoU's class count) and the disk its intermediate files take per frame or job (``disk_usage``).
 ``--quick`` runs the source chain only (one training iteration): it checks the case end to end. On a
-GPU machine (the ``device`` tool) the same command records the GPU jobs' times there.
+GPU machine (the ``device`` tool) the same command records the GPU jobs' times there; ``--keep-dir``
+keeps the chains' directories, whose job logs ``python -m bench.realsize`` can read again.
 """
 
 from __future__ import annotations
