@@ -191,6 +191,25 @@ def _cores(document: dict) -> int | None:
     return int(found.group(1)) if found else None
 
 
+#: Full runs whose time the section splits by kind of job: (name, prefix of their steps in ``SCALES``).
+FULL_RUNS = (("CBST-SP (6 rounds)", "CBST-SP"), ("DA-SAC (ABN baseline, weights, SAC)", "DA-SAC"),
+             ("CPSL (warm-up, stage 1, stages 2 and 3)", "CPSL"))
+
+
+def full_run_line(name: str, prefix: str, scaled: list[dict]) -> str:
+    """Hours of a full run at the measured rates, and the share of each kind of job, or what is missing."""
+    steps = [scale.step for scale in SCALES if scale.step.startswith(prefix)]
+    rows = [row for row in scaled if row["step"] in steps]
+    if len(rows) < len(steps):
+        return f"A full {name} run: not all of its steps are measured yet."
+    total = sum(row["hours"] for row in rows)
+    kinds: dict[str, float] = {}
+    for row in rows:
+        kinds[row["kind"]] = kinds.get(row["kind"], 0.0) + row["hours"]
+    shares = ", ".join(f"{kind} {100 * hours / total:.0f} %" for kind, hours in kinds.items())
+    return f"A full {name} run at these rates: {total:,.1f} h, of which {shares}."
+
+
 def markdown(runs: dict[tuple[str, str], dict], config: dict) -> str:
     if not runs:
         return ("No full `python -m bench realsize` run is committed yet (`bench/results/realsize_<chain>_cpu.json`); "
@@ -214,11 +233,8 @@ def markdown(runs: dict[tuple[str, str], dict], config: dict) -> str:
             gpu = f"{row['peak_gpu_gb']:.1f} GB" if row["peak_gpu_gb"] else "-"
             lines.append(f"| {row['step']} | {row['per_unit_s']:.3g} s/{row['unit']} | {row['units']:,} {row['unit']} "
                          f"| {row['hours']:,.1f} | {row['peak_rss_gb']:.1f} GB | {gpu} | {row['machine']} |")
-        cbst = [row for row in scaled if row["step"].startswith("CBST-SP")]
-        total = sum(row["hours"] for row in cbst)
-        if total:
-            shares = ", ".join(f"{row['kind']} {100 * row['hours'] / total:.0f} %" for row in cbst)
-            lines += ["", f"A full CBST-SP run (6 rounds) at these rates: {total:,.1f} h, of which {shares}."]
+        for name, prefix in FULL_RUNS:
+            lines += ["", full_run_line(name, prefix, scaled)]
     disk = disk_rows(runs)
     if disk:
         lines += ["", "| intermediate files | per unit | units in the real run | disk in the real run |",
