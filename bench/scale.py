@@ -207,7 +207,8 @@ def full_run_line(name: str, prefix: str, scaled: list[dict]) -> str:
     for row in rows:
         kinds[row["kind"]] = kinds.get(row["kind"], 0.0) + row["hours"]
     shares = ", ".join(f"{kind} {100 * hours / total:.0f} %" for kind, hours in kinds.items())
-    return f"A full {name} run at these rates: {total:,.1f} h, of which {shares}."
+    machines = " and ".join(sorted({row["machine"] for row in rows}))
+    return f"A full {name} run at these rates ({machines}): {total:,.1f} h, of which {shares}."
 
 
 def markdown(runs: dict[tuple[str, str], dict], config: dict) -> str:

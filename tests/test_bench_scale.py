@@ -57,7 +57,7 @@ def test_steps_scale_measured_rates_by_the_real_counts(results):
 def test_the_section_lists_chains_shares_disk_and_what_is_missing(results):
     text = scale.markdown(scale.load_runs(results), scale.real_config())
     assert "| self_training | 6 | 5 | 10 min | 8.0 GB | no GPU | AMD EPYC, 2 cores | 0123456789 |" in text
-    assert "A full CBST-SP (6 rounds) run at these rates:" in text and "fine-tuning" in text
+    assert "A full CBST-SP (6 rounds) run at these rates (AMD EPYC, 2 cores):" in text and "fine-tuning" in text
     assert "| CBST-SP prediction store (a round) | 1.00 MB per Cityscapes train frame | 2,975 | 2.91 GB |" in text
     assert "| converted GTA5 labels | 0.50 MB per GTA5 frame | 24,966 | 12.19 GB |" in text
     model = "| model.pt (a training job), self_training chain | 512.00 MB per training job | one per training job |"
