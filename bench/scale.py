@@ -229,6 +229,11 @@ def markdown(runs: dict[tuple[str, str], dict], config: dict) -> str:
         where = machine_name(document)
         lines.append(f"| {chain} | {len(rows)} | {finished} | {document['chain']['seconds'] / 60:.0f} min | "
                      f"{peak:.1f} GB | {gpu_peak} | {where} | {document['git']['commit'][:10]} |")
+    totals: dict[str, float] = {}
+    for document in runs.values():
+        totals[machine_name(document)] = totals.get(machine_name(document), 0.0) + document["chain"]["seconds"]
+    lines += ["", "All chains, one after another: " + "; ".join(
+        f"{seconds / 60:.0f} min on {machine}" for machine, seconds in totals.items()) + "."]
     scaled = scaled_rows(runs, config)
     if scaled:
         lines += ["", "| step of the real run (GTA5 → Cityscapes overlay) | measured per unit | units in the real run "

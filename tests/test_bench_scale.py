@@ -63,6 +63,7 @@ def test_the_section_lists_chains_shares_disk_and_what_is_missing(results):
     model = "| model.pt (a training job), self_training chain | 512.00 MB per training job | one per training job |"
     assert model in text
     assert "A CBST-SP round on Cityscapes train keeps 3.4 GB" in text  # 2.91 GB of store + 0.5 GB of model
+    assert "All chains, one after another: 10 min on AMD EPYC, 2 cores." in text
     assert "Not measured yet:" in text and "DA-SAC ABN baseline" in text
     assert "A full DA-SAC (ABN baseline, weights, SAC) run: not all of its steps are measured yet." in text
 
