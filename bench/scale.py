@@ -38,16 +38,25 @@ REAL_UNITS = {"GTA5 frame": GTA5, "Cityscapes frame": CITYSCAPES_TRAIN + CITYSCA
               "Cityscapes train frame": CITYSCAPES_TRAIN}
 
 
-def real_config() -> dict:
-    """config.yaml with the GTA5 overlay merged over it, key by key (Snakemake's --configfile rule)."""
+def real_config(*more: str) -> dict:
+    """config.yaml with the GTA5 overlay (then ``more`` overlays) merged over it, key by key (Snakemake's
+    --configfile rule)."""
     def merge(base: dict, extra: dict) -> dict:
         merged = dict(base)
         for key, value in extra.items():
             merged[key] = merge(merged.get(key, {}), value) if isinstance(value, dict) else value
         return merged
 
-    shipped = yaml.safe_load((REPO / "config.yaml").read_text())
-    return merge(shipped, yaml.safe_load((REPO / "workflow/configs/real_gta5.yaml").read_text()))
+    config = yaml.safe_load((REPO / "config.yaml").read_text())
+    for overlay in ("real_gta5.yaml", *more):
+        config = merge(config, yaml.safe_load((REPO / "workflow/configs" / overlay).read_text()))
+    return config
+
+
+#: The chains of the DeepLab-v2 R101 overlay (real_gta5.yaml); "resnet38" adds real_gta5_cbst.yaml.
+R101_CHAINS = ("self_training", "adaptseg", "dasac", "cpsl")
+#: CBST's ResNet-38 rounds predict the reference's 505-frame target list (real_gta5_cbst.yaml).
+CBST_TARGET_LIST = 505
 
 
 @dataclass(frozen=True)
@@ -59,6 +68,7 @@ class Scale:
     kind: str  # "fine-tuning", "prediction", "thresholds", ... : the shares of a method's time
     units: Callable[[dict], int]  # iterations or images of the full real run, from the merged config
     per_job: bool = False  # the unit is the whole job (its wall time), not an iteration or image
+    chains: tuple[str, ...] = R101_CHAINS  # the chains whose network and overlay this step is
 
 
 ROUNDS = lambda c: c["self_training"]["rounds"]  # noqa: E731
@@ -91,6 +101,10 @@ SCALES: tuple[Scale, ...] = (
     Scale(r"cpsl/stage[23]", "CPSL distillation (stages 2 and 3)", "training",
           lambda c: 2 * c["cpsl"]["distillation"]["iterations"]),
     Scale(r"evaluate/source", "evaluation of one result (Cityscapes val)", "evaluation", lambda c: CITYSCAPES_VAL),
+    Scale(r"train_source", "CBST ResNet-38: source training (batch 16)", "training",
+          lambda c: real_config("real_gta5_cbst.yaml")["training"]["source"]["iterations"], chains=("resnet38",)),
+    Scale(r"self_training/cbst_sp/round1/predict_shard\d+", "CBST ResNet-38: predict the 505 targets (every round)",
+          "prediction", lambda c: CBST_TARGET_LIST * ROUNDS(c), chains=("resnet38",)),
 )
 
 
@@ -141,6 +155,8 @@ def scaled_rows(runs: dict[tuple[str, str], dict], config: dict) -> list[dict]:
     rows = []
     for scale in SCALES:
         for chain, document in preferred(runs).items():
+            if chain not in scale.chains:
+                continue
             match = next((row for row in document["results"] if re.fullmatch(scale.pattern, row["job"])), None)
             measured = _per_unit(match, scale) if match is not None else None
             if measured is None:

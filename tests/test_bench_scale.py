@@ -89,3 +89,13 @@ def test_a_finished_gpu_run_is_preferred_and_a_failed_one_is_only_listed(results
     assert rows["source-only training"]["per_unit_s"] == 2.0
     assert "| self_training | 1 | 1 | 10 min | 2.0 GB | no GPU | NVIDIA H200 | 0123456789 |" in scale.markdown(
         runs, scale.real_config())
+
+
+def test_the_resnet38_chain_scales_only_its_own_steps(results):
+    resnet38 = realsize_document([job("train_source", 600.0, 4800, 0.004, "it/s")], {})
+    (results / "realsize_resnet38_cpu.json").write_text(json.dumps(resnet38))
+    rows = {row["step"]: row for row in scale.scaled_rows(scale.load_runs(results), scale.real_config())}
+    assert rows["source-only training"]["per_unit_s"] == 2.0  # the R101 chain's, not ResNet-38's
+    cbst = rows["CBST ResNet-38: source training (batch 16)"]
+    assert cbst["per_unit_s"] == 250.0 and cbst["units"] == scale.real_config("real_gta5_cbst.yaml")["training"][
+        "source"]["iterations"]
