@@ -240,6 +240,13 @@ def _format(value: Any) -> str:
     return str(value)
 
 
+def write_json(path: Path, document: dict) -> None:
+    """Write a result JSON whole or not at all (through a temporary file beside it)."""
+    tmp = path.with_suffix(".json.tmp")
+    tmp.write_text(json.dumps(document, indent=2) + "\n")
+    tmp.replace(path)
+
+
 def write_result(
     case: str, payload: dict[str, Any], quick: bool, device_tag: str, load_at_start: list[float],
     out_dir: Path = RESULTS,
@@ -259,8 +266,6 @@ def write_result(
     }
     out_dir.mkdir(parents=True, exist_ok=True)
     path = out_dir / f"{case}_{device_tag}{'_quick' if quick else ''}.json"
-    tmp = path.with_suffix(".json.tmp")
-    tmp.write_text(json.dumps(document, indent=2) + "\n")
-    tmp.replace(path)
+    write_json(path, document)
     print(f"written {path.relative_to(REPO) if path.is_relative_to(REPO) else path}")
     return path

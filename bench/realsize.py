@@ -127,17 +127,21 @@ def _merge(base: dict, extra: dict) -> dict:
     return merged
 
 
-#: The rate of a progress line: the trainer's ``| 0.59 it/s |`` or ``pipeline_lib.progress``'s ``| 8.41 img/s |``.
-_RATE = re.compile(r"\| ([0-9.]+) (\w+)/s \|")
-#: A progress line's count and average rate: ``[2/2] ... | 0.169 it/s |`` or ``evaluated [1/2] ... | 0.5 img/s |``.
-_COUNTED_RATE = re.compile(r"\[\s*(\d+)/\d+\][^\n]*?\| ([0-9.]+) (\w+)/s \|")
+#: A progress line's count and average rate: the trainer's ``[2/2] ... | 0.169 it/s |`` or
+#: ``pipeline_lib.progress``'s ``evaluated [1/2] ... | 0.5 img/s |``.
+_PROGRESS = re.compile(r"\[\s*(\d+)/\d+\][^\n]*?\| ([0-9.]+) (\w+)/s \|")
 
 
-def steady_rate(text: str) -> float | None:
+def progress_lines(text: str) -> list[tuple[int, float, str]]:
+    """(count, average rate, unit) of each progress line of a log."""
+    return [(int(count), float(rate), unit) for count, rate, unit in _PROGRESS.findall(text)]
+
+
+def steady_rate(lines: list[tuple[int, float, str]]) -> float | None:
     """Units per second between a log's last two progress lines: the average rates they print cover the
     job from its start, so on a GPU the first iteration (cuDNN autotuning, lazy CUDA start-up) dominates
     a 2-iteration average; the interval after it does not. None with fewer than two lines."""
-    lines = [(int(count), float(rate), unit) for count, rate, unit in _COUNTED_RATE.findall(text) if float(rate) > 0]
+    lines = [line for line in lines if line[1] > 0]
     if len(lines) < 2 or lines[-1][2] != lines[-2][2]:
         return None
     (first, first_rate, _), (last, last_rate, _) = lines[-2], lines[-1]
@@ -148,21 +152,21 @@ def steady_rate(text: str) -> float | None:
 def job_rows(workdir: Path) -> list[dict]:
     """One row per job log: its name, seconds, peak RSS (and GPU memory on a GPU) and last progress rate
     (iterations or images per second) when it finished, else its last error line."""
-    from pipeline_lib.report.job_times import job_record, peak_gpu_mb
+    from pipeline_lib.report.job_times import job_record
 
     rows = []
     for log in sorted((workdir / "logs").rglob("*.log")):
         text = log.read_text(errors="replace")
         record = job_record(log)
         name = log.relative_to(workdir / "logs").with_suffix("").as_posix()
-        rates = _RATE.findall(text)
-        rate = {"rate": float(rates[-1][0]), "rate_unit": f"{rates[-1][1]}/s"} if rates else {"rate": None}
-        steady = steady_rate(text)
+        lines = progress_lines(text)
+        rate = {"rate": lines[-1][1], "rate_unit": f"{lines[-1][2]}/s"} if lines else {"rate": None}
+        steady = steady_rate(lines)
         rate["steady_rate"] = None if steady is None else float(f"{steady:.3g}")
         if record is not None:
-            gpu = peak_gpu_mb(log)
-            rows.append({"job": name, "seconds": round(record[0], 1), "peak_rss_mb": round(record[1]),
-                         "peak_gpu_mb": None if gpu is None else round(gpu), "rate_unit": "", **rate, "status": "ok"})
+            gpu = None if record.peak_gpu_mb is None else round(record.peak_gpu_mb)
+            rows.append({"job": name, "seconds": round(record.seconds, 1), "peak_rss_mb": round(record.peak_rss_mb),
+                         "peak_gpu_mb": gpu, "rate_unit": "", **rate, "status": "ok"})
         else:
             errors = [line for line in text.splitlines() if "Error" in line]
             rows.append({"job": name, "seconds": None, "peak_rss_mb": None, "peak_gpu_mb": None, "rate_unit": "",
@@ -283,7 +287,7 @@ def reread(chain_dir: Path, result: Path) -> None:
     """Rewrite a chain JSON's per-job rows from the job logs of its kept directory (``--keep-dir``), e.g.
     after a device run, when this module reads more from a log than the code that ran it did; the rest
     of the JSON (machine, versions, disk, timings of the chain) stays as measured."""
-    from bench.common import git_state
+    from bench.common import git_state, write_json
 
     document = json.loads(result.read_text())
     chain = result.stem.removeprefix("realsize_").rsplit("_", 1)[0]
@@ -291,9 +295,7 @@ def reread(chain_dir: Path, result: Path) -> None:
         raise SystemExit(f"realsize reread: {chain_dir} has no logs/ folder (a --keep-dir chain directory)")
     document["results"] = [{"chain": chain, **row} for row in job_rows(chain_dir)]
     document["rows_reread"] = {"from": f"the job logs of {chain_dir.name}/logs", "git": git_state()}
-    tmp = result.with_suffix(".json.tmp")
-    tmp.write_text(json.dumps(document, indent=2) + "\n")
-    tmp.replace(result)
+    write_json(result, document)
 
 
 if __name__ == "__main__":

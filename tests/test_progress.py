@@ -2,7 +2,7 @@
 
 import pytest
 
-from bench.realsize import _RATE
+from bench.realsize import progress_lines
 from pipeline_lib.progress import Progress, format_rate
 
 
@@ -21,6 +21,7 @@ def test_a_slow_jobs_rate_is_read_back_within_one_percent(monkeypatch):
     monkeypatch.setattr("pipeline_lib.progress.time.monotonic", lambda: next(clock))
     progress = Progress("predicted", 2)
     progress.done = 1
-    (rate, unit), = _RATE.findall(progress.line())
+    ((count, rate, unit),) = progress_lines(progress.line())
+    assert count == 1
     assert unit == "img"
     assert 1 / float(rate) == pytest.approx(47.3, rel=0.01)

@@ -12,14 +12,14 @@ from __future__ import annotations
 import re
 from collections.abc import Iterable
 from pathlib import Path
+from typing import NamedTuple
 
 import pandas as pd
 
 from pipeline_lib.report.runs import parse_run
 
 SHARED = "shared (data, conversion, imports)"
-_DONE = re.compile(r"job done in ([0-9.]+) s, peak RSS ([0-9.]+) MB")
-_GPU = re.compile(r"job done in .+, peak GPU memory ([0-9.]+) MB")
+_DONE = re.compile(r"job done in ([0-9.]+) s, peak RSS ([0-9.]+) MB(?:, peak GPU memory ([0-9.]+) MB)?")
 _SEEDED = re.compile(r"seed\d+/")
 #: Log path (relative to logs/, seed 0) -> the method it serves; the first match wins.
 _PATTERNS: tuple[tuple[re.Pattern[str], str], ...] = (
@@ -48,16 +48,21 @@ def method_of_log(relative: str) -> str | None:
     return SHARED
 
 
-def job_record(log: Path) -> tuple[float, float] | None:
-    """(seconds, peak RSS MB) of a finished job's log; None while the job has not finished."""
+class JobRecord(NamedTuple):
+    """A finished job's "job done" line: wall time, peak RSS and, for a job that used CUDA, GPU memory."""
+
+    seconds: float
+    peak_rss_mb: float
+    peak_gpu_mb: float | None
+
+
+def job_record(log: Path) -> JobRecord | None:
+    """The last "job done" line of a job's log; None while the job has not finished."""
     found = _DONE.findall(log.read_text(errors="replace"))
-    return (float(found[-1][0]), float(found[-1][1])) if found else None
-
-
-def peak_gpu_mb(log: Path) -> float | None:
-    """Peak GPU memory (MB reserved) of a finished job that used CUDA; None otherwise."""
-    found = _GPU.findall(log.read_text(errors="replace"))
-    return float(found[-1]) if found else None
+    if not found:
+        return None
+    seconds, rss, gpu = found[-1]
+    return JobRecord(float(seconds), float(rss), float(gpu) if gpu else None)
 
 
 def job_times(logs_dir: Path, methods: Iterable[str]) -> pd.DataFrame:
@@ -68,7 +73,7 @@ def job_times(logs_dir: Path, methods: Iterable[str]) -> pd.DataFrame:
         method = method_of_log(log.relative_to(logs_dir).as_posix())
         record = job_record(log) if method in wanted else None
         if record is not None:
-            rows.append({"method": method, "seconds": record[0], "peak_rss_mb": record[1]})
+            rows.append({"method": method, "seconds": record.seconds, "peak_rss_mb": record.peak_rss_mb})
     frame = pd.DataFrame(rows, columns=["method", "seconds", "peak_rss_mb"])
     table = frame.groupby("method").agg(
         jobs=("seconds", "size"), minutes=("seconds", lambda s: s.sum() / 60), peak_rss_mb=("peak_rss_mb", "max")
