@@ -120,10 +120,11 @@ GPU_TARGET_FRAMES = {"dasac": 8, "cpsl": 4}
 QUICK = {"training": {"source": {"iterations": 1}}}
 
 
-def _merge(base: dict, extra: dict) -> dict:
+def merge_config(base: dict, extra: dict) -> dict:
+    """``extra`` over ``base`` key by key, as Snakemake merges --configfile overlays (lists replaced whole)."""
     merged = copy.deepcopy(base)
     for key, value in extra.items():
-        merged[key] = _merge(merged.get(key, {}), value) if isinstance(value, dict) else value
+        merged[key] = merge_config(merged.get(key, {}), value) if isinstance(value, dict) else value
     return merged
 
 
@@ -207,12 +208,12 @@ def _target_train_frames(workdir: Path) -> int:
 
 def chain_overrides(chain: str, quick: bool, on_cpu: bool) -> dict:
     """The bench's changes to ``chain``'s overlays: ``OVERRIDES``, ``QUICK``, and on a CPU the chain's micro-batches."""
-    overrides = _merge(OVERRIDES, QUICK) if quick else OVERRIDES
-    overrides = _merge(overrides, CHAIN_OVERRIDES.get(chain, {}))
+    overrides = merge_config(OVERRIDES, QUICK) if quick else OVERRIDES
+    overrides = merge_config(overrides, CHAIN_OVERRIDES.get(chain, {}))
     if on_cpu:
-        return _merge(overrides, CPU_MICRO_BATCHES.get(chain, {}))
+        return merge_config(overrides, CPU_MICRO_BATCHES.get(chain, {}))
     if chain in GPU_TARGET_FRAMES:
-        return _merge(overrides, {"demo": {"cityscapes_train_count": GPU_TARGET_FRAMES[chain]}})
+        return merge_config(overrides, {"demo": {"cityscapes_train_count": GPU_TARGET_FRAMES[chain]}})
     return overrides
 
 

@@ -24,6 +24,8 @@ from pathlib import Path
 
 import yaml
 
+from bench.realsize import merge_config
+
 REPO = Path(__file__).resolve().parents[1]
 RESULTS = REPO / "bench" / "results"
 README = REPO / "README.md"
@@ -41,15 +43,9 @@ REAL_UNITS = {"GTA5 frame": GTA5, "Cityscapes frame": CITYSCAPES_TRAIN + CITYSCA
 def real_config(*more: str) -> dict:
     """config.yaml with the GTA5 overlay (then ``more`` overlays) merged over it, key by key (Snakemake's
     --configfile rule)."""
-    def merge(base: dict, extra: dict) -> dict:
-        merged = dict(base)
-        for key, value in extra.items():
-            merged[key] = merge(merged.get(key, {}), value) if isinstance(value, dict) else value
-        return merged
-
     config = yaml.safe_load((REPO / "config.yaml").read_text())
     for overlay in ("real_gta5.yaml", *more):
-        config = merge(config, yaml.safe_load((REPO / "workflow/configs" / overlay).read_text()))
+        config = merge_config(config, yaml.safe_load((REPO / "workflow/configs" / overlay).read_text()))
     return config
 
 

@@ -25,8 +25,8 @@ def _planned_config(chain: str, on_cpu: bool) -> dict:
     """The config a chain's jobs see: config.yaml, the chain's overlays, the bench's overrides."""
     config = yaml.safe_load((REPO / "config.yaml").read_text())
     for overlay in realsize.CHAINS[chain][0]:
-        config = realsize._merge(config, yaml.safe_load((realsize.CONFIGS / overlay).read_text()))
-    return realsize._merge(config, realsize.chain_overrides(chain, quick=False, on_cpu=on_cpu))
+        config = realsize.merge_config(config, yaml.safe_load((realsize.CONFIGS / overlay).read_text()))
+    return realsize.merge_config(config, realsize.chain_overrides(chain, quick=False, on_cpu=on_cpu))
 
 
 def test_cpu_micro_batches_keep_the_papers_source_batch():
