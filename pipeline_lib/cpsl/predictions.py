@@ -38,9 +38,12 @@ def target_outputs(
 
 
 @torch.no_grad()
-def flip_averaged_probabilities(model: nn.Module, image: torch.Tensor, size_hw: tuple[int, int]) -> torch.Tensor:
+def flip_averaged_probabilities(
+    model: nn.Module, image: torch.Tensor, plain_logits: torch.Tensor, size_hw: tuple[int, int]
+) -> torch.Tensor:
     """Softmax of the image and of its mirror, each upsampled (bilinear, align_corners) to ``size_hw``, averaged
-    (``generate_pseudo_label.py --flip``, L74-88). Returns (C, H, W)."""
-    plain = upsample_logits(model(image)["out"].float(), size_hw).softmax(dim=1)
+    (``generate_pseudo_label.py --flip``, L74-88). ``plain_logits`` are the image's own logits, which
+    ``target_outputs`` has already computed: only the mirror goes through the network. Returns (C, H, W)."""
+    plain = upsample_logits(plain_logits.float(), size_hw).softmax(dim=1)
     mirrored = upsample_logits(model(image.flip(-1))["out"].float(), size_hw).softmax(dim=1).flip(-1)
     return ((plain + mirrored) / 2)[0]

@@ -39,8 +39,9 @@ def run(
     model.to(device)
     kept = total = 0
     with atomic_path(store_out) as tmp, HardLabelWriter(tmp, threshold) as writer:
-        for name, size_hw, image, _ in target_outputs(model, file_list, device):
-            labels = thresholded_labels(flip_averaged_probabilities(model, image, size_hw), threshold)
+        for name, size_hw, image, outputs in target_outputs(model, file_list, device):
+            probabilities = flip_averaged_probabilities(model, image, outputs["out"], size_hw)
+            labels = thresholded_labels(probabilities, threshold)
             writer.add(name, labels.cpu().numpy())
             kept += int((labels != IGNORE_INDEX).sum())
             total += labels.numel()
