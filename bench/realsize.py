@@ -5,10 +5,12 @@ unchanged on the real-size synthetic world (``workflow/configs/real_size_world.y
 Cityscapes 2048x1024, a handful of frames): their networks (DeepLab-v2 ResNet-101, CBST's ResNet-38),
 crops, batches, scales and evaluation protocol. Only what a bench must change is changed
 (``OVERRIDES``): 2 iterations per training job, one self-training round, the CBST overlay's round-0
-model trained instead of imported, random initial weights (no ImageNet file offline; ``CHAIN_OVERRIDES``), on a CPU the
-micro-batches of the three methods whose paper batch needs tens of GB (``CPU_MICRO_BATCHES``:
-gradient accumulation keeps each step's effective batch, so memory is that of one micro-batch), and
-on a GPU a world with one target batch of frames (``GPU_TARGET_FRAMES``).
+model trained instead of imported, random initial weights (no ImageNet file offline; ``CHAIN_OVERRIDES``),
+the world's frame counts per device (``WORLD``: one target train frame on a CPU, one target batch on a
+GPU), and on a CPU one micro-batch per iteration for the three methods whose paper step takes tens of GB
+and many minutes of 2 cores (``CPU_MICRO_BATCHES``; ``PAPER_STEP_MICRO_BATCHES`` scales its time to
+the paper's step, memory is the micro-batch's as with accumulation). That keeps all five chains
+within about an hour of 2 cores.
 
 One chain per method family (``CHAINS``), each in its own empty directory and its own JSON
 (``bench/results/realsize_<chain>_<cpu|gpu>.json``; their wall times are in the README's table), and
@@ -60,10 +62,10 @@ CHAINS: dict[str, tuple[tuple[str, ...], tuple[str, ...]]] = {
         ("results/source/miou.json", "results/cbst_sp/round1/miou.json"),
     ),
 }
-#: What the bench changes in every chain: iterations, rounds, files it cannot have, and a smaller world
-#: (2 target train frames, 1 val frame: costs per frame are what the README's arithmetic scales up).
+#: What the bench changes in every chain: iterations, rounds, files it cannot have (and a world of a few
+#: frames, ``WORLD``: costs per frame are what the README's arithmetic scales up).
 OVERRIDES = {
-    "demo": {"cityscapes_train_count": 2, "cityscapes_val_count": 1},
+    "demo": {"cityscapes_val_count": 1},
     "training": {"seeds": [0], "checkpoint_every": 1, "log_every": 1, "source": {"iterations": 2}},
     "model": {"imagenet_weights": None},
     "self_training": {
@@ -81,19 +83,43 @@ OVERRIDES = {
         "distillation": {"iterations": 2, "student_init": None},
     },
 }
-#: On a CPU, per chain: the paper batches that need tens of GB as micro-batches of one to three images,
-#: accumulated to the paper's step. DA-SAC: ABN 12 + 8 crops of 640x640, SAC 8 of 512x1024 plus 2 groups
-#: of 4 views (SAC: 8 source crops, and 4 instead of 2 view groups, as a micro-batch holds whole groups);
-#: CPSL: 4 + 4 of 512x896; CBST's ResNet-38 source training: 16 crops of 504x504.
+#: The world's frames per device and chain (``demo`` keys over real_size_world.yaml's). On a CPU one
+#: Cityscapes train frame, as every prediction job's time grows with them; self-training then needs 34
+#: GTA5 frames, whose initial source portion (0.03) gives the one source frame beside the target in its
+#: batch of 2; DA-SAC's micro-batch draws 2 target crops. On a GPU two (the steady rate between two
+#: frames leaves out the first one's cuDNN autotuning), and one batch of the paper's: DA-SAC ABN's 8
+#: target crops, CPSL's 4.
+SELF_TRAINING_CPU_WORLD = {"cityscapes_train_count": 1, "gta5_count": 34}
+WORLD: dict[str, dict[str, dict[str, int]]] = {
+    "cpu": {"self_training": SELF_TRAINING_CPU_WORLD, "resnet38": SELF_TRAINING_CPU_WORLD,
+            "adaptseg": {"cityscapes_train_count": 1}, "dasac": {"cityscapes_train_count": 2},
+            "cpsl": {"cityscapes_train_count": 1}},
+    "gpu": {"self_training": {"cityscapes_train_count": 2}, "resnet38": {"cityscapes_train_count": 2},
+            "adaptseg": {"cityscapes_train_count": 2}, "dasac": {"cityscapes_train_count": 8},
+            "cpsl": {"cityscapes_train_count": 4}},
+}
+#: On a CPU, per chain: the methods whose paper step takes tens of GB and many minutes of 2 cores train
+#: one micro-batch per iteration (accumulation 1): DA-SAC ABN 3 + 2 of its 12 + 8 crops of 640x640, SAC
+#: 2 of its 8 crops of 512x1024 and 1 of its 2 groups of 4 views, CPSL 1 + 1 of its 4 + 4 crops of
+#: 512x896, CBST's ResNet-38 source training 1 of its 16 crops of 504x504. Memory is one micro-batch's,
+#: as it is with the paper's step accumulated; ``PAPER_STEP_MICRO_BATCHES`` turns the time into the step's.
 CPU_MICRO_BATCHES: dict[str, dict] = {
     "dasac": {
         "dasac": {
-            "baseline": {"batch_size": 3, "target_batch_size": 2, "accumulation_steps": 4},
-            "sac": {"batch_size": 2, "target_groups": 1, "accumulation_steps": 4},
+            "baseline": {"batch_size": 3, "target_batch_size": 2, "accumulation_steps": 1},
+            "sac": {"batch_size": 2, "target_groups": 1, "accumulation_steps": 1},
         }
     },
-    "cpsl": {"cpsl": {"batch_size": 1, "accumulation_steps": 4}},
-    "resnet38": {"training": {"source": {"batch_size": 1, "accumulation_steps": 16}}},
+    "cpsl": {"cpsl": {"batch_size": 1, "accumulation_steps": 1}},
+    "resnet38": {"training": {"source": {"batch_size": 1, "accumulation_steps": 1}}},
+}
+#: Per chain, the CPU micro-batches (``CPU_MICRO_BATCHES``) that make one paper step, by job (regex over
+#: the log name): a CPU iteration's time times this is the step's. SAC's 4 is its source crops' (8 / 2);
+#: its target groups need only 2 micro-batches (2 / 1), so 4 is an upper bound there.
+PAPER_STEP_MICRO_BATCHES: dict[str, dict[str, int]] = {
+    "dasac": {"train_dasac_baseline": 4, "train_dasac": 4},
+    "cpsl": {r"cpsl/(train_warmup|stage\d)": 4},
+    "resnet38": {"train_source": 16},
 }
 #: Intermediate files by kind, for the disk arithmetic: (kind, glob under the chain's directory, unit).
 #: Unit "Cityscapes train frame": the kind's bytes over the target train frames; any other unit: one
@@ -114,9 +140,6 @@ DISK_KINDS = (
 CHAIN_OVERRIDES = {
     "resnet38": {"training": {"source": {"lr": 1.0e-12}}, "self_training": {"training": {"lr": 1.0e-12}}},
 }
-#: On a GPU, the paper batches draw more target frames than the world's 2: its Cityscapes train split
-#: holds one batch (DA-SAC ABN's 8 target crops, CPSL's 4). The CPU micro-batches fit in 2.
-GPU_TARGET_FRAMES = {"dasac": 8, "cpsl": 4}
 QUICK = {"training": {"source": {"iterations": 1}}}
 
 
@@ -207,14 +230,20 @@ def _target_train_frames(workdir: Path) -> int:
 
 
 def chain_overrides(chain: str, quick: bool, on_cpu: bool) -> dict:
-    """The bench's changes to ``chain``'s overlays: ``OVERRIDES``, ``QUICK``, and on a CPU the chain's micro-batches."""
+    """The bench's changes to ``chain``'s overlays: ``OVERRIDES``, ``QUICK``, the device's ``WORLD`` and on a
+    CPU the chain's micro-batches."""
     overrides = merge_config(OVERRIDES, QUICK) if quick else OVERRIDES
     overrides = merge_config(overrides, CHAIN_OVERRIDES.get(chain, {}))
-    if on_cpu:
-        return merge_config(overrides, CPU_MICRO_BATCHES.get(chain, {}))
-    if chain in GPU_TARGET_FRAMES:
-        return merge_config(overrides, {"demo": {"cityscapes_train_count": GPU_TARGET_FRAMES[chain]}})
-    return overrides
+    overrides = merge_config(overrides, {"demo": WORLD["cpu" if on_cpu else "gpu"][chain]})
+    return merge_config(overrides, CPU_MICRO_BATCHES.get(chain, {})) if on_cpu else overrides
+
+
+def micro_batches_per_step(chain: str, job: str, on_cpu: bool) -> int:
+    """How many of the job's iterations make one paper step: ``PAPER_STEP_MICRO_BATCHES`` on a CPU, else 1."""
+    if not on_cpu:
+        return 1
+    return next((count for pattern, count in PAPER_STEP_MICRO_BATCHES.get(chain, {}).items()
+                 if re.fullmatch(pattern, job)), 1)
 
 
 def _chain_directory(name: str, keep_dir: Path | None) -> contextlib.AbstractContextManager[str]:
@@ -244,7 +273,8 @@ def run_chain(name: str, quick: bool, on_cpu: bool, cores: int = CORES,
                    str(workdir), "--cores", str(cores), "--keep-going", *targets, "--configfile", *configs]
         with Stopwatch() as timer:
             done = subprocess.run(command, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
-        rows = [{"chain": name, **row} for row in job_rows(workdir)]
+        rows = [{"chain": name, **row, "micro_batches_per_step": micro_batches_per_step(name, row["job"], on_cpu)}
+                for row in job_rows(workdir)]
         summary = {
             "overlays": list(overlays),
             "targets": list(targets),
@@ -273,7 +303,8 @@ def run(quick: bool, chains: list[str] | None = None, on_cpu: bool = True, cores
         rows, summary = run_chain(name, quick, on_cpu, cores, keep_dir)
         payload = {
             "what": f"the {name} chain with the real overlays on the real-size synthetic world, "
-            f"{1 if quick else 2} iteration(s) per training job, --cores {cores}",
+            f"{1 if quick else 2} iteration(s) per training job, --cores {cores}"
+            + (", one micro-batch per iteration" if on_cpu and name in CPU_MICRO_BATCHES else ""),
             "target": "every job finishes; wall time, peak memory and disk per job",
             "chain": summary,
             "results": rows,

@@ -135,15 +135,16 @@ def preferred(runs: dict[tuple[str, str], dict]) -> dict[str, dict]:
 
 
 def _per_unit(row: dict, scale: Scale) -> tuple[float, str] | None:
-    """(seconds, unit) of one unit of a finished job: the job for ``per_job`` steps, else one iteration or
-    image at its steady rate (between its last two progress lines) or else its average rate; None when
-    that was not measured."""
+    """(seconds, unit) of one unit of a finished job: the job for ``per_job`` steps, else one paper step
+    (an iteration, or its ``micro_batches_per_step`` CPU iterations) or image at its steady rate (between
+    its last two progress lines) or else its average rate; None when that was not measured."""
     if row["status"] != "ok":
         return None
     if scale.per_job:
         return row["seconds"], "job"
     rate = row.get("steady_rate") or row.get("rate")
-    return (1.0 / rate, row["rate_unit"].removesuffix("/s")) if rate else None
+    steps = row.get("micro_batches_per_step", 1)  # a CPU iteration of one micro-batch: the paper step is this many
+    return (steps / rate, row["rate_unit"].removesuffix("/s")) if rate else None
 
 
 def scaled_rows(runs: dict[tuple[str, str], dict], config: dict) -> list[dict]:
@@ -160,6 +161,7 @@ def scaled_rows(runs: dict[tuple[str, str], dict], config: dict) -> list[dict]:
             seconds, unit = measured
             units = scale.units(config)
             rows.append({"step": scale.step, "kind": scale.kind, "chain": chain, "per_unit_s": seconds,
+                         "micro_batches": 1 if scale.per_job else match.get("micro_batches_per_step", 1),
                          "machine": machine_name(document), "peak_gpu_gb": (match.get("peak_gpu_mb") or 0) / 1024,
                          "unit": unit, "units": units,
                          "hours": seconds * units / 3600, "peak_rss_gb": match["peak_rss_mb"] / 1024})
@@ -272,6 +274,12 @@ def markdown(runs: dict[tuple[str, str], dict], config: dict) -> str:
               "autotuning), or the job's average where it printed one line (one evaluated frame, or a run from "
               "before these intervals were kept); a job that did not finish (killed, e.g. out of memory) has "
               "no row."]
+    micro = [f"{row['step']} ({row['micro_batches']})" for row in scaled if row["micro_batches"] > 1]
+    if micro:
+        lines += ["", "On the CPU these steps trained one micro-batch per iteration, and their rows are its time "
+                  "times the micro-batches of the paper's step: " + "; ".join(micro) + ". DA-SAC SAC's count is "
+                  "its source crops' (8 / 2); its target view groups take 2 micro-batches, so its row is an upper "
+                  "bound. Memory is one micro-batch's, as when the paper's step is accumulated."]
     shared = sorted({_cores(document) for document in runs.values() if document["machine"].get("gpu")} - {None})
     if shared:
         lines += ["", f"The GPU chains ran with Snakemake's --cores {', '.join(map(str, shared))} and 4 threads per "

@@ -29,27 +29,37 @@ def _planned_config(chain: str, on_cpu: bool) -> dict:
     return realsize.merge_config(config, realsize.chain_overrides(chain, quick=False, on_cpu=on_cpu))
 
 
-def test_cpu_micro_batches_keep_the_papers_source_batch():
-    dasac = _planned_config("dasac", on_cpu=False)["dasac"]
-    micro = _planned_config("dasac", on_cpu=True)["dasac"]
-    for stage in ("baseline", "sac"):
-        assert micro[stage]["batch_size"] * micro[stage]["accumulation_steps"] == (
-            dasac[stage]["batch_size"] * dasac[stage]["accumulation_steps"]
-        ), stage
-    baseline = dasac["baseline"]
-    assert micro["baseline"]["target_batch_size"] * micro["baseline"]["accumulation_steps"] == (
-        baseline["target_batch_size"] * baseline["accumulation_steps"]
-    )
+def _batches(chain: str, on_cpu: bool) -> dict[str, int]:
+    """Each trained stage's images per iteration of a chain (source crops, and DA-SAC ABN's target crops)."""
+    config = _planned_config(chain, on_cpu)
+    dasac, cpsl, source = config["dasac"], config["cpsl"], config["training"]["source"]
+    return {
+        "dasac": {"train_dasac_baseline": dasac["baseline"]["batch_size"] * dasac["baseline"]["accumulation_steps"],
+                  "train_dasac_baseline target": dasac["baseline"]["target_batch_size"]
+                  * dasac["baseline"]["accumulation_steps"],
+                  "train_dasac": dasac["sac"]["batch_size"] * dasac["sac"]["accumulation_steps"]},
+        "cpsl": {job: cpsl["batch_size"] * cpsl["accumulation_steps"]
+                 for job in ("cpsl/train_warmup", "cpsl/stage1", "cpsl/stage2", "cpsl/stage3")},
+        "resnet38": {"train_source": source["batch_size"] * source["accumulation_steps"]},
+    }[chain]
 
 
-def test_resnet38_source_training_keeps_its_batch_of_16_on_a_cpu():
-    paper = _planned_config("resnet38", on_cpu=False)["training"]["source"]
-    micro = _planned_config("resnet38", on_cpu=True)["training"]["source"]
-    assert paper["batch_size"] == 16
-    assert micro["batch_size"] * micro["accumulation_steps"] == 16
-    assert micro["batch_size"] < 16
+@pytest.mark.parametrize("chain", list(realsize.CPU_MICRO_BATCHES))
+def test_cpu_micro_batches_times_their_count_per_step_are_the_papers_batch(chain):
+    paper, micro = _batches(chain, on_cpu=False), _batches(chain, on_cpu=True)
+    for job, images in micro.items():
+        log_name = job.removesuffix(" target")
+        assert realsize.micro_batches_per_step(chain, log_name, on_cpu=False) == 1
+        count = realsize.micro_batches_per_step(chain, log_name, on_cpu=True)
+        assert 1 < count and images * count == paper[job], (job, images, count, paper[job])
+    # Prediction jobs of the same chain are not scaled (their unit is an image).
+    assert realsize.micro_batches_per_step(chain, "cpsl/stage2_pseudo_labels", on_cpu=True) == 1
+
+
+def test_resnet38_source_training_has_the_papers_batch_of_16_and_other_chains_are_untouched():
+    assert _batches("resnet38", on_cpu=False)["train_source"] == 16
     r101 = _planned_config("self_training", on_cpu=True)["training"]["source"]
-    assert r101["batch_size"] == 1 and r101.get("accumulation_steps", 1) == 1  # other chains untouched
+    assert r101["batch_size"] == 1 and r101.get("accumulation_steps", 1) == 1
 
 
 def test_disk_usage_is_per_frame_of_its_dataset_or_per_job(tmp_path):
@@ -97,15 +107,24 @@ def test_job_rows_read_time_memory_gpu_and_rate_from_the_logs(tmp_path):
 
 @pytest.mark.parametrize("on_cpu", [True, False])
 @pytest.mark.parametrize("chain", list(realsize.CHAINS))
-def test_the_world_holds_one_target_batch_of_every_job(chain, on_cpu):
-    """The H200 run of DA-SAC and CPSL stopped at 'fewer than one batch of 8 / 4' with 2 target frames."""
+def test_the_world_holds_one_batch_of_every_job(chain, on_cpu):
+    """The H200 run of DA-SAC and CPSL stopped at 'fewer than one batch of 8 / 4' with 2 target frames;
+    self-training's batch of 2 is drawn from the round's source frames and the pseudo-labelled targets."""
     config = _planned_config(chain, on_cpu)
-    frames = config["demo"]["cityscapes_train_count"]
-    batches = {
-        "self_training": [config["self_training"]["training"]["batch_size"]],
-        "resnet38": [config["self_training"]["training"]["batch_size"]],
-        "adaptseg": [config["adaptseg"]["batch_size"]],
-        "dasac": [config["dasac"]["baseline"]["target_batch_size"], config["dasac"]["sac"]["target_groups"]],
-        "cpsl": [config["cpsl"]["batch_size"]],
+    world = config["demo"]
+    frames = world["cityscapes_train_count"]
+    source_frames = int(world["gta5_count"] * config["self_training"]["portions"]["source"]["initial"])
+    needs = {
+        "self_training": [(frames + source_frames, config["self_training"]["training"]["batch_size"])],
+        "resnet38": [(frames + source_frames, config["self_training"]["training"]["batch_size"]),
+                     (world["gta5_count"], config["training"]["source"]["batch_size"])],
+        "adaptseg": [(frames, config["adaptseg"]["batch_size"])],
+        "dasac": [(frames, config["dasac"]["baseline"]["target_batch_size"]),
+                  (frames, config["dasac"]["sac"]["target_groups"]),
+                  (world["gta5_count"], config["dasac"]["baseline"]["batch_size"])],
+        "cpsl": [(frames, config["cpsl"]["batch_size"])],
     }[chain]
-    assert frames >= max(batches), (frames, batches)
+    for available, batch in needs:
+        assert available >= batch, (chain, available, batch)
+    if on_cpu and chain != "dasac":
+        assert frames == 1  # a CPU predicts as few frames as the chain allows

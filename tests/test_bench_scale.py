@@ -99,3 +99,17 @@ def test_the_resnet38_chain_scales_only_its_own_steps(results):
     cbst = rows["CBST ResNet-38: source training (batch 16)"]
     assert cbst["per_unit_s"] == 250.0 and cbst["units"] == scale.real_config("real_gta5_cbst.yaml")["training"][
         "source"]["iterations"]
+
+
+def test_a_cpu_micro_batch_iteration_is_scaled_to_the_papers_step(tmp_path):
+    rows = [{**job("train_dasac_baseline", 200.0, 12000, 0.02, "it/s"), "micro_batches_per_step": 4},
+            {**job("dasac_importance_weights", 60.0, 1800, 0.05, "img/s"), "micro_batches_per_step": 1}]
+    (tmp_path / "realsize_dasac_cpu.json").write_text(json.dumps(realsize_document(rows, {})))
+    config = scale.real_config()
+    scaled = {row["step"]: row for row in scale.scaled_rows(scale.load_runs(tmp_path), config)}
+    baseline = scaled["DA-SAC ABN baseline"]
+    assert baseline["per_unit_s"] == 200.0 and baseline["micro_batches"] == 4  # 4 x 50 s per paper step
+    assert baseline["hours"] == pytest.approx(200.0 * config["dasac"]["baseline"]["iterations"] / 3600)
+    assert scaled["DA-SAC importance weights"]["per_unit_s"] == 20.0
+    text = scale.markdown(scale.load_runs(tmp_path), config)
+    assert "one micro-batch per iteration" in text and "DA-SAC ABN baseline (4)" in text
