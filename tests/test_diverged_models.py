@@ -9,6 +9,7 @@ import torch
 from PIL import Image
 from torch import nn
 
+from pipeline_lib.cpsl.predictions import target_outputs
 from pipeline_lib.data.image_io import write_rgb
 from pipeline_lib.evaluation import EvaluationConfig, predict_split, require_finite
 from pipeline_lib.selftrain.pseudo_labels import PredictionConfig, predict_stride8
@@ -44,3 +45,15 @@ def test_self_training_predictions_of_a_diverged_model_are_refused():
         require_finite(probs, "frame.png")
     require_finite(predict_stride8(Diverged(50.0), torch.zeros(1, 3, 64, 128), PredictionConfig(),
                                    torch.Generator().manual_seed(0)), "frame.png")  # large but finite: kept
+
+
+@pytest.mark.parametrize("value", [float("nan"), float("inf")])
+def test_cpsl_target_passes_of_a_diverged_model_are_refused(tmp_path, value):
+    """Soft labels, prototypes, class distribution and hard labels all read ``target_outputs``."""
+    for name in ("a", "b"):
+        write_rgb(tmp_path / f"{name}.png", np.zeros((64, 128, 3), np.uint8))
+    pd.DataFrame({"name": ["a", "b"], "image": [str(tmp_path / f"{n}.png") for n in "ab"], "label": ["", ""]}).to_csv(
+        tmp_path / "targets.csv", index=False)
+    with pytest.raises(ValueError, match=r"a\.png: the model's class probabilities are not finite"):
+        list(target_outputs(Diverged(value), tmp_path / "targets.csv", torch.device("cpu")))
+    assert len(list(target_outputs(Diverged(50.0), tmp_path / "targets.csv", torch.device("cpu")))) == 2

@@ -17,6 +17,7 @@ from torch import nn
 from pipeline_lib.data.datasets import read_file_list
 from pipeline_lib.data.image_io import read_rgb
 from pipeline_lib.data.transforms import normalize
+from pipeline_lib.evaluation import require_finite
 from pipeline_lib.losses import upsample_logits
 from pipeline_lib.progress import Progress
 
@@ -25,7 +26,8 @@ from pipeline_lib.progress import Progress
 def target_outputs(
     model: nn.Module, file_list: str | Path, device: torch.device
 ) -> Iterator[tuple[str, tuple[int, int], torch.Tensor, dict[str, torch.Tensor]]]:
-    """(name, image size, normalised image (1, 3, H, W), stride-8 outputs) per target image, in list order."""
+    """(name, image size, normalised image (1, 3, H, W), stride-8 outputs) per target image, in list order;
+    a diverged model (NaN or inf logits) stops at the first image, naming it, before any store is written."""
     model.eval()
     rows = read_file_list(file_list)
     progress = Progress("predicted target images", len(rows))
@@ -33,6 +35,7 @@ def target_outputs(
         rgb = np.asarray(read_rgb(row.image))
         image = normalize(torch.from_numpy(rgb).permute(2, 0, 1).float(), model.input_convention)[None].to(device)
         outputs = {key: value.float() for key, value in model(image).items()}
+        require_finite(outputs["out"], row.image)  # finite logits <=> finite class probabilities
         yield row.name, rgb.shape[:2], image, outputs
         progress.advance()
 
