@@ -56,6 +56,27 @@ def test_apply_multiplies_after_resizing_and_can_flip_the_argmax():
         apply_spatial_prior(scores, torch.ones(3, 1, 1))
 
 
+
+def test_a_rounds_prior_is_resized_once_per_size_and_weighs_like_apply_spatial_prior(monkeypatch):
+    from pipeline_lib.selftrain import spatial_prior as module
+
+    resizes = []
+    interpolate = module.F.interpolate
+
+    def counted(*args, **kwargs):
+        resizes.append(1)
+        return interpolate(*args, **kwargs)
+
+    monkeypatch.setattr(module.F, "interpolate", counted)
+    prior = torch.rand(3, 4, 8, generator=torch.Generator().manual_seed(0))
+    held = module.SpatialPrior(prior)
+    for size in [(16, 32), (16, 32), (16, 32), (8, 16), (8, 16)]:
+        scores = torch.rand(3, *size)
+        expected = apply_spatial_prior(scores, prior)
+        assert torch.equal(held.apply(scores), expected)
+    assert len(resizes) == 5 + 2  # apply_spatial_prior resizes every time, the held prior once per size
+
+
 def _reference_prior(num_classes: int = 19) -> np.ndarray:
     """A (C, H, W) prior like CBST's prior_array.mat: sum-normalised per class (tiny values), one negative."""
     rng = np.random.default_rng(0)

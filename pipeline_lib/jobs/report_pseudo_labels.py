@@ -26,7 +26,7 @@ from pipeline_lib.report.figure_files import save_figure
 from pipeline_lib.report.panels import image_grid, shrink
 from pipeline_lib.report.pseudo_labels import LabelCounts, round_statistics, statistics_figure
 from pipeline_lib.selftrain.prediction_store import full_resolution, read_predictions
-from pipeline_lib.selftrain.spatial_prior import apply_spatial_prior
+from pipeline_lib.selftrain.spatial_prior import SpatialPrior
 
 log = logging.getLogger(__name__)
 
@@ -42,13 +42,13 @@ def _round_counts(pseudo: pd.DataFrame, truth_by_name: dict[str, str], round_ind
     return counts
 
 
-def _panel_rows(store: str, pseudo: pd.DataFrame, prior, images: int, round_index: int):
+def _panel_rows(store: str, pseudo: pd.DataFrame, prior: SpatialPrior | None, images: int, round_index: int):
     """(row label, [image, ground truth, prediction, pseudo-label]) for the first ``images`` of ``store``."""
     pseudo_by_name = dict(zip(pseudo["name"], pseudo["label"], strict=True))
     for item in itertools.islice(read_predictions(store), images):
         scores = full_resolution(item)
         if prior is not None:
-            scores = apply_spatial_prior(scores, prior)
+            scores = prior.apply(scores)
         prediction = colorize(scores.argmax(dim=0).numpy())
         truth = colorize(read_index_label(item.label)) if item.label else None
         cells = [
@@ -82,6 +82,7 @@ def run(
     shards = len(pseudo_lists) // len(rounds)
     truth_by_name = {row.name: row.label for row in read_file_list(target_list).itertuples(index=False) if row.label}
     prior = load_prior(prior_path)
+    prior = None if prior is None else SpatialPrior(prior)
     tables, panel_labels, panel_cells = [], [], []
     for index, round_index in enumerate(rounds):
         lists = pseudo_lists[index * shards : (index + 1) * shards]

@@ -34,7 +34,7 @@ from pipeline_lib.models.serialization import load_model
 from pipeline_lib.progress import Progress
 from pipeline_lib.selftrain.prediction_store import PredictionWriter, upsample_stored
 from pipeline_lib.selftrain.pseudo_labels import PredictionConfig, predict_stride8
-from pipeline_lib.selftrain.spatial_prior import apply_spatial_prior
+from pipeline_lib.selftrain.spatial_prior import SpatialPrior
 from pipeline_lib.selftrain.thresholds import ConfidenceHistogram
 
 log = logging.getLogger(__name__)
@@ -101,7 +101,7 @@ def run(
         sisc_patch_size=tuple(sisc["patch_size"]) if sisc else (512, 512),
     )
     prior = load_prior(prior_path)
-    prior = None if prior is None else prior.to(device)
+    prior = None if prior is None else SpatialPrior(prior.to(device))
     histogram = ConfidenceHistogram(spec.num_classes, prediction["histogram_bins"], device=device)
     rows = shard_rows(file_list, shard, shards)
     progress = Progress(f"predicted shard {shard}", len(rows))
@@ -125,7 +125,7 @@ def run(
             # values upsampled on the device, as the pseudo-label job will read them.
             background.submit(_store, writer, row["name"], row["image"], row["label"], size_hw, probs)
             scores = upsample_stored(probs, size_hw)
-            histogram.update(scores if prior is None else apply_spatial_prior(scores, prior))
+            histogram.update(scores if prior is None else prior.apply(scores))
             progress.advance()
     with atomic_path(histogram_out) as tmp:
         histogram.save(tmp)

@@ -16,7 +16,7 @@ from pipeline_lib.jobs.selftrain_predict import load_prior
 from pipeline_lib.progress import Progress
 from pipeline_lib.selftrain.prediction_store import full_resolution, prediction_count, read_predictions
 from pipeline_lib.selftrain.pseudo_labels import assign_labels
-from pipeline_lib.selftrain.spatial_prior import apply_spatial_prior
+from pipeline_lib.selftrain.spatial_prior import SpatialPrior
 
 log = logging.getLogger(__name__)
 
@@ -36,6 +36,7 @@ def run(
 ) -> None:
     thresholds, floor = read_thresholds(thresholds_path)
     prior = load_prior(prior_path)
+    prior = None if prior is None else SpatialPrior(prior)
     labels_dir = Path(labels_dir)
     labels_dir.mkdir(parents=True, exist_ok=True)
     rows = []
@@ -44,7 +45,7 @@ def run(
     for item in read_predictions(store):
         scores = full_resolution(item)
         if prior is not None:
-            scores = apply_spatial_prior(scores, prior)
+            scores = prior.apply(scores)
         # The network's outputs as train IDs on disk (the identity unless it is a compact16 network).
         label = output_to_train_id_lut(len(thresholds))[assign_labels(scores, thresholds, floor).numpy()]
         path = labels_dir / f"{Path(item.name).name}.png"
