@@ -10,7 +10,7 @@ the world's frame counts per device (``WORLD``: one target train frame on a CPU,
 GPU), and on a CPU one micro-batch per iteration for the three methods whose paper step takes tens of GB
 and many minutes of 2 cores (``CPU_MICRO_BATCHES``; ``PAPER_STEP_MICRO_BATCHES`` scales its time to
 the paper's step, memory is the micro-batch's as with accumulation). That keeps all five chains
-within about an hour of 2 cores.
+within about an hour of 2 cores (the README's chain table).
 
 One chain per method family (``CHAINS``), each in its own empty directory and its own JSON
 (``bench/results/realsize_<chain>_<cpu|gpu>.json``; their wall times are in the README's table), and
@@ -246,6 +246,12 @@ def micro_batches_per_step(chain: str, job: str, on_cpu: bool) -> int:
                  if re.fullmatch(pattern, job)), 1)
 
 
+def chain_rows(chain: str, workdir: Path, on_cpu: bool) -> list[dict]:
+    """``job_rows`` of a chain's directory, each with its chain and ``micro_batches_per_step``."""
+    return [{"chain": chain, **row, "micro_batches_per_step": micro_batches_per_step(chain, row["job"], on_cpu)}
+            for row in job_rows(workdir)]
+
+
 def _chain_directory(name: str, keep_dir: Path | None) -> contextlib.AbstractContextManager[str]:
     """An empty directory for the chain: ``keep_dir/<name>`` (kept, for reading the job logs afterwards)
     or a temporary one removed when the chain ends."""
@@ -273,8 +279,7 @@ def run_chain(name: str, quick: bool, on_cpu: bool, cores: int = CORES,
                    str(workdir), "--cores", str(cores), "--keep-going", *targets, "--configfile", *configs]
         with Stopwatch() as timer:
             done = subprocess.run(command, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
-        rows = [{"chain": name, **row, "micro_batches_per_step": micro_batches_per_step(name, row["job"], on_cpu)}
-                for row in job_rows(workdir)]
+        rows = chain_rows(name, workdir, on_cpu)
         summary = {
             "overlays": list(overlays),
             "targets": list(targets),
@@ -325,7 +330,7 @@ def reread(chain_dir: Path, result: Path) -> None:
     chain = result.stem.removeprefix("realsize_").rsplit("_", 1)[0]
     if not (chain_dir / "logs").is_dir():
         raise SystemExit(f"realsize reread: {chain_dir} has no logs/ folder (a --keep-dir chain directory)")
-    document["results"] = [{"chain": chain, **row} for row in job_rows(chain_dir)]
+    document["results"] = chain_rows(chain, chain_dir, on_cpu=not document["machine"].get("gpu"))
     document["rows_reread"] = {"from": f"the job logs of {chain_dir.name}/logs", "git": git_state()}
     write_json(result, document)
 

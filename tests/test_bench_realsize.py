@@ -1,5 +1,7 @@
 """``python -m bench realsize``: each chain's overlays plus the bench's overrides form a valid plan."""
 
+import json
+
 import pytest
 import yaml
 from conftest import run_snakemake
@@ -128,3 +130,25 @@ def test_the_world_holds_one_batch_of_every_job(chain, on_cpu):
         assert available >= batch, (chain, available, batch)
     if on_cpu and chain != "dasac":
         assert frames == 1  # a CPU predicts as few frames as the chain allows
+
+
+@pytest.mark.parametrize("gpu", [None, {"name": "NVIDIA H200"}])
+def test_reread_keeps_the_micro_batches_of_a_cpu_run(tmp_path, gpu):
+    chain_dir = tmp_path / "cpsl"
+    (chain_dir / "logs/cpsl").mkdir(parents=True)
+    (chain_dir / "logs/cpsl/stage1.log").write_text(
+        "[1/2]  50.0% | loss 3.1 | lr 1.00e-04 | 0.01 it/s | eta 0:01:40\n"
+        "[2/2] 100.0% | loss 2.9 | lr 1.00e-04 | 0.0133 it/s | eta 0:00:00\n"
+        "INFO udaflow: job done in 160.0 s, peak RSS 10000 MB\n"
+    )
+    (chain_dir / "logs/cpsl/soft_labels.log").write_text(
+        "INFO pipeline_lib.progress: predicted target images [1/1] 100.0% | 0.0353 img/s | eta 0:00:00\n"
+        "INFO udaflow: job done in 29.1 s, peak RSS 1611 MB\n"
+    )
+    result = tmp_path / "realsize_cpsl_cpu.json"
+    result.write_text(json.dumps({"machine": {"gpu": gpu}, "results": []}))
+    realsize.reread(chain_dir, result)
+    rows = {row["job"]: row for row in json.loads(result.read_text())["results"]}
+    assert rows["cpsl/stage1"]["micro_batches_per_step"] == (4 if gpu is None else 1)
+    assert rows["cpsl/soft_labels"]["micro_batches_per_step"] == 1
+    assert rows["cpsl/stage1"]["chain"] == "cpsl"
