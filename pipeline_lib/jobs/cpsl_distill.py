@@ -16,6 +16,8 @@ from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
+import torch
+
 from pipeline_lib.atomic import atomic_path
 from pipeline_lib.cpsl.hard_label_store import HardLabelStore
 from pipeline_lib.engine.device import select_device, set_cpu_threads
@@ -29,9 +31,14 @@ from pipeline_lib.models.serialization import load_model, save_model
 log = logging.getLogger(__name__)
 
 
-def initial_student(teacher_spec, convention: str, settings: dict[str, Any], imagenet_weights: str | None):
-    """A new student for stage 2: the teacher's architecture plus ``bn_pretrain`` as configured."""
+def initial_student(
+    teacher_spec, convention: str, settings: dict[str, Any], imagenet_weights: str | None, seed: int
+):
+    """A new student for stage 2: the teacher's architecture plus ``bn_pretrain`` as configured, its random
+    initialisation drawn from ``seed`` (as ``train_source.initial_model``: the trainer seeds the global RNG
+    only later, so without this every run started from other weights and ended at another mIoU)."""
     spec = replace(teacher_spec, bn_pretrain=settings["bn_pretrain"])
+    torch.manual_seed(seed)
     student = spec.build()
     weights, origin = settings["student_init"], "SimCLR"
     if not weights and imagenet_weights:
@@ -68,15 +75,15 @@ def run(
     device = select_device(compute["device"])
     config = distillation_config(settings)
     teacher, teacher_spec = load_model(teacher_model)
+    seed = engine["seed"]
     if stage == 2:
         student, spec = initial_student(
-            teacher_spec, teacher.input_convention, settings["distillation"], imagenet_weights
+            teacher_spec, teacher.input_convention, settings["distillation"], imagenet_weights, seed
         )
     elif stage == 3:
         student, spec = load_model(teacher_model)
     else:
         raise ValueError(f"CPSL distillation runs as stage 2 or 3, not {stage}")
-    seed = engine["seed"]
     source, target = datasets(
         source_list, target_list, settings, teacher.input_convention, seed, num_classes=spec.num_classes,
         hard_labels=HardLabelStore(hard_labels),
