@@ -7,7 +7,7 @@ import scipy.io
 import torch
 
 from pipeline_lib.selftrain.spatial_prior import (
-    apply_spatial_prior,
+    SpatialPrior,
     class_position_counts,
     read_prior_mat,
     spatial_prior,
@@ -49,15 +49,15 @@ def test_apply_multiplies_after_resizing_and_can_flip_the_argmax():
     scores = torch.tensor([[[0.6, 0.6]], [[0.4, 0.4]]])  # (2, 1, 2): class 0 wins everywhere
     prior = torch.tensor([[[1.0]], [[0.5]]])
     prior_right = torch.tensor([[[1.0, 0.2]], [[0.5, 1.0]]])
-    assert torch.allclose(apply_spatial_prior(scores, prior), torch.tensor([[[0.6, 0.6]], [[0.2, 0.2]]]))
-    weighted = apply_spatial_prior(scores, prior_right)
+    assert torch.allclose(SpatialPrior(prior).apply(scores), torch.tensor([[[0.6, 0.6]], [[0.2, 0.2]]]))
+    weighted = SpatialPrior(prior_right).apply(scores)
     assert weighted.argmax(dim=0).tolist() == [[0, 1]]  # the prior moves the right pixel to class 1
     with pytest.raises(ValueError, match="prior has 3 classes"):
-        apply_spatial_prior(scores, torch.ones(3, 1, 1))
+        SpatialPrior(torch.ones(3, 1, 1)).apply(scores)
 
 
 
-def test_a_rounds_prior_is_resized_once_per_size_and_weighs_like_apply_spatial_prior(monkeypatch):
+def test_a_rounds_prior_is_resized_once_per_size_and_weighs_like_a_fresh_resize(monkeypatch):
     from pipeline_lib.selftrain import spatial_prior as module
 
     resizes = []
@@ -69,12 +69,12 @@ def test_a_rounds_prior_is_resized_once_per_size_and_weighs_like_apply_spatial_p
 
     monkeypatch.setattr(module.F, "interpolate", counted)
     prior = torch.rand(3, 4, 8, generator=torch.Generator().manual_seed(0))
-    held = module.SpatialPrior(prior)
+    held = SpatialPrior(prior)
     for size in [(16, 32), (16, 32), (16, 32), (8, 16), (8, 16)]:
         scores = torch.rand(3, *size)
-        expected = apply_spatial_prior(scores, prior)
+        expected = scores * interpolate(prior[None], size=size, mode="bilinear", align_corners=False)[0]
         assert torch.equal(held.apply(scores), expected)
-    assert len(resizes) == 5 + 2  # apply_spatial_prior resizes every time, the held prior once per size
+    assert len(resizes) == 2  # once per size; the expected values resize with the unpatched function
 
 
 def _reference_prior(num_classes: int = 19) -> np.ndarray:

@@ -82,7 +82,6 @@ def run(
     shards = len(pseudo_lists) // len(rounds)
     truth_by_name = {row.name: row.label for row in read_file_list(target_list).itertuples(index=False) if row.label}
     prior = load_prior(prior_path)
-    prior = None if prior is None else SpatialPrior(prior)
     tables, panel_labels, panel_cells = [], [], []
     for index, round_index in enumerate(rounds):
         lists = pseudo_lists[index * shards : (index + 1) * shards]

@@ -53,9 +53,12 @@ def shard_rows(file_list: str | Path, shard: int, shards: int):
     return rows.iloc[shard::shards]
 
 
-def load_prior(path: str | Path | None) -> torch.Tensor | None:
-    """The (C, H, W) spatial prior, or None without one; in [0, 1], as the confidence histograms need."""
-    return None if path is None else torch.from_numpy(load_probabilities(path, "spatial prior"))
+def load_prior(path: str | Path | None, device: torch.device | str = "cpu") -> SpatialPrior | None:
+    """The (C, H, W) spatial prior on ``device``, or None without one; in [0, 1], as the confidence
+    histograms need."""
+    if path is None:
+        return None
+    return SpatialPrior(torch.from_numpy(load_probabilities(path, "spatial prior")).to(device))
 
 
 class _TargetImages(Dataset):
@@ -100,8 +103,7 @@ def run(
         sisc_patches=sisc["patches"] if sisc else 0,
         sisc_patch_size=tuple(sisc["patch_size"]) if sisc else (512, 512),
     )
-    prior = load_prior(prior_path)
-    prior = None if prior is None else SpatialPrior(prior.to(device))
+    prior = load_prior(prior_path, device)
     histogram = ConfidenceHistogram(spec.num_classes, prediction["histogram_bins"], device=device)
     rows = shard_rows(file_list, shard, shards)
     progress = Progress(f"predicted shard {shard}", len(rows))

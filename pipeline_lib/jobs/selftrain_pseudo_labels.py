@@ -16,7 +16,6 @@ from pipeline_lib.jobs.selftrain_predict import load_prior
 from pipeline_lib.progress import Progress
 from pipeline_lib.selftrain.prediction_store import full_resolution, prediction_count, read_predictions
 from pipeline_lib.selftrain.pseudo_labels import assign_labels
-from pipeline_lib.selftrain.spatial_prior import SpatialPrior
 
 log = logging.getLogger(__name__)
 
@@ -36,7 +35,6 @@ def run(
 ) -> None:
     thresholds, floor = read_thresholds(thresholds_path)
     prior = load_prior(prior_path)
-    prior = None if prior is None else SpatialPrior(prior)
     labels_dir = Path(labels_dir)
     labels_dir.mkdir(parents=True, exist_ok=True)
     rows = []

@@ -68,25 +68,12 @@ def spatial_prior(counts: np.ndarray, sigma: float, normalization: str) -> np.nd
     return prior.astype(np.float32)
 
 
-def apply_spatial_prior(scores: torch.Tensor, prior: torch.Tensor) -> torch.Tensor:
-    """prior ⊙ scores for (C, H, W) ``scores``; the prior is resized bilinearly to the scores' size."""
-    return scores * _prior_for(scores, prior)
-
-
-def _prior_for(scores: torch.Tensor, prior: torch.Tensor) -> torch.Tensor:
-    """``prior`` resized (bilinear) to the (C, H, W) ``scores``' size, on their device and in their dtype."""
-    if prior.shape[0] != scores.shape[0]:
-        raise ValueError(f"prior has {prior.shape[0]} classes, the predictions {scores.shape[0]}")
-    if tuple(prior.shape[-2:]) != tuple(scores.shape[-2:]):
-        size = tuple(scores.shape[-2:])
-        prior = F.interpolate(prior[None].float(), size=size, mode="bilinear", align_corners=False)[0]
-    return prior.to(scores.device, scores.dtype)
-
-
 class SpatialPrior:
-    """The prior of a round's images: ``apply_spatial_prior`` with the resized prior kept for the next
-    image of the same size (the last size only). Resizing 19 maps to 2048x1024 for every image cost as
-    much as the rest of its pseudo-label; a dataset's frames share one size."""
+    """prior ⊙ scores for a round's (C, H, W) probabilities, the prior resized bilinearly to their size.
+
+    The resized prior is kept for the next image of the same size (the last size only): resizing 19 maps
+    to 2048x1024 for every image cost as much as the rest of its pseudo-label, and a dataset's frames
+    share one size."""
 
     def __init__(self, prior: torch.Tensor) -> None:
         self.prior = prior
@@ -96,8 +83,18 @@ class SpatialPrior:
     def apply(self, scores: torch.Tensor) -> torch.Tensor:
         key = (tuple(scores.shape), scores.device, scores.dtype)
         if key != self._key:
-            self._key, self._resized = key, _prior_for(scores, self.prior)
+            self._key, self._resized = key, self._resize(scores)
         return scores * self._resized
+
+    def _resize(self, scores: torch.Tensor) -> torch.Tensor:
+        """The prior at the scores' size, on their device and in their dtype."""
+        prior = self.prior
+        if prior.shape[0] != scores.shape[0]:
+            raise ValueError(f"prior has {prior.shape[0]} classes, the predictions {scores.shape[0]}")
+        if tuple(prior.shape[-2:]) != tuple(scores.shape[-2:]):
+            size = tuple(scores.shape[-2:])
+            prior = F.interpolate(prior[None].float(), size=size, mode="bilinear", align_corners=False)[0]
+        return prior.to(scores.device, scores.dtype)
 
 
 MAT_VARIABLE = "prior_array"
