@@ -105,19 +105,3 @@ def test_hard_labels_reuse_the_plain_forward_and_flip_average_like_the_reference
         kept += int((labels != 255).sum())
     assert 0 < kept < 3 * 48 * 96
 
-
-def test_a_stage2_student_from_random_weights_is_drawn_from_the_seed():
-    """Unseeded, the stage-2 demo gave 19.17 then 18.62 mIoU from the same inputs and code."""
-    from pipeline_lib.jobs.cpsl_distill import initial_student
-
-    spec = ModelSpec("deeplabv2_resnet_tiny", head="proda")
-    settings = {"bn_pretrain": False, "student_init": None}
-
-    def weights(seed: int, before: int) -> dict[str, torch.Tensor]:
-        torch.manual_seed(before)  # whatever the global RNG held before the job
-        student, _ = initial_student(spec, "rgb01", settings, None, seed)
-        return student.state_dict()
-
-    first, again, other = weights(0, before=1), weights(0, before=2), weights(1, before=1)
-    assert all(torch.equal(first[key], again[key]) for key in first)
-    assert any(not torch.equal(first[key], other[key]) for key in first)
